@@ -33,6 +33,11 @@ class _OrtSession:
     def __init__(self, sess):
         self.sess = sess
         self.input_names = [i.name for i in sess.get_inputs()]
+        _np_types = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+                     "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(bool)": "bool"}
+        # (shape, numpy dtype) per input, for runners that feed synthetic data
+        self.input_specs = [(tuple(d if isinstance(d, int) else 1 for d in i.shape), _np_types.get(i.type, "float32"))
+                            for i in sess.get_inputs()]
 
     def run(self, inputs: list) -> list:
         return self.sess.run(None, dict(zip(self.input_names, inputs)))
