@@ -57,7 +57,10 @@ def load_model(spec: str, weights: str | None = None) -> LoadedModel:
         apply_weights(loaded.module, weights)
         loaded.metadata["weights"] = str(weights)
     if isinstance(loaded.module, torch.nn.Module):
-        loaded.module.eval()
+        try:
+            loaded.module.eval()
+        except NotImplementedError:  # modules from torch.export programs are frozen in the mode they were exported in
+            pass
     return loaded
 
 
