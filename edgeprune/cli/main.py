@@ -41,10 +41,14 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import info
+    import importlib
 
-    for mod in (info,):
-        mod.register(cli)
+    # one line per capability; each module has register(cli)
+    for name in (
+        "info",
+        "build",
+    ):
+        importlib.import_module(f"edgeprune.cli.{name}").register(cli)
 
 
 _register()

@@ -1,0 +1,79 @@
+"""The build report: report.md for people reading CI logs, report.html + latency.png to look at."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from edgeprune.files import atomic_write_text
+
+
+def write_report(out: Path, manifest: dict) -> None:
+    lines = [f"# Build report: {manifest['config']['name']}", "",
+             f"Status: **{manifest['status']}**  ", f"Model: `{manifest['config']['model']['spec']}`  ",
+             f"edgeprune {manifest['edgeprune']}, started {manifest['started']}", "",
+             "| stage | type | status | seconds |", "|---|---|---|---|"]
+    for s in manifest["stages"]:
+        lines.append(f"| {s['label']} | {s['type']} | {s['status']}{' (resumed)' if s.get('resumed') else ''} | {s.get('seconds', '')} |")
+    bench_rows = []
+    for s in manifest["stages"]:
+        summ = s.get("summary") or {}
+        if s.get("error"):
+            lines += ["", f"**{s['label']} failed:** {s['error']}"]
+        if s["type"] == "info" and summ:
+            lines += ["", f"## {s['label']}", f"params {summ['params']:,}, MACs {summ['macs'] / 1e6:.2f} M"]
+        if s["type"] == "prune" and summ:
+            lines += ["", f"## {s['label']}"] + [f"- {k}: {v}" for k, v in summ.items() if not isinstance(v, (dict, list))]
+        if s["type"] == "export" and summ:
+            lines += ["", f"## {s['label']}", "", "| format | precision | status | size (KB) | parity | notes |", "|---|---|---|---|---|---|"]
+            for a in summ.get("artifacts", []):
+                lines.append(f"| {a.get('format')} | {a.get('precision')} | {a.get('status', 'ok')} | "
+                             f"{(a.get('size_bytes') or 0) / 1024:.0f} | {_parity(a)} | {'; '.join(a.get('notes', []))[:120]} |")
+        if s["type"] == "bench" and summ:
+            lines += ["", f"## {s['label']} on {summ['device']}", "", "| format | precision | p50 ms | p90 ms | p99 ms | runs |", "|---|---|---|---|---|---|"]
+            for r in summ.get("results", []):
+                if "p50_ms" in r:
+                    bench_rows.append(r)
+                    lines.append(f"| {r['format']} | {r['precision']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['runs']} |")
+                else:
+                    lines.append(f"| {r['format']} | {r['precision']} | skipped: {r.get('skipped')} | | | |")
+    md = "\n".join(lines) + "\n"
+    atomic_write_text(out / "report.md", md)
+    png = _plot(out, bench_rows)
+    body = "".join(f"<p>{html.escape(line)}</p>" if not line.startswith("|") else f"<pre>{html.escape(line)}</pre>" for line in lines)
+    img = f'<img src="{png.name}" alt="latency per artifact">' if png else ""
+    atomic_write_text(out / "report.html", f"<!doctype html><meta charset=utf-8><title>edgeprune build</title>"
+                                           f"<body style='font-family:sans-serif'>{img}{body}</body>")
+
+
+def _parity(a: dict) -> str:
+    p = a.get("parity") or {}
+    if not p:
+        return "-"
+    if "max_abs_diff" in p:
+        ok = "ok" if p.get("passed", True) else "FAIL"
+        return f"{ok} (max {p['max_abs_diff']:.1e}, cos {p.get('cosine', float('nan')):.5f})"
+    return str(p.get("status", "-"))
+
+
+def _plot(out: Path, rows: list[dict]) -> Path | None:
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['format']}\n{r['precision']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
+    ax.bar(labels, [r["p50_ms"] for r in rows], yerr=[[r["p50_ms"] - r.get("min_ms", r["p50_ms"]) for r in rows],
+                                                      [r["p90_ms"] - r["p50_ms"] for r in rows]], capsize=4, color="#4477aa")
+    ax.set_ylabel("latency (ms, p50; bars to min / p90)")
+    ax.set_title("measured latency per artifact")
+    fig.tight_layout()
+    path = out / "latency.png"
+    tmp = out / ".latency.png.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
