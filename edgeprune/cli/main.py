@@ -47,6 +47,7 @@ def _register() -> None:
     for name in (
         "info",
         "build",
+        "export",
     ):
         importlib.import_module(f"edgeprune.cli.{name}").register(cli)
 

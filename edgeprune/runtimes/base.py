@@ -29,6 +29,7 @@ _RUNTIMES: dict[str, str] = {
     "onnxruntime": "edgeprune.runtimes.onnxruntime:OnnxRuntime",
     "executorch": "edgeprune.runtimes.executorch:ExecuTorchRuntime",
     "litert": "edgeprune.runtimes.litert:LiteRTRuntime",
+    "coreml": "edgeprune.runtimes.coreml:CoreMLRuntime",  # macOS only
 }
 # which runtime runs which export format on this host
 FORMAT_RUNTIME = {"onnx": "onnxruntime", "executorch": "executorch", "tflite": "litert", "tensorrt": "onnxruntime"}
