@@ -30,13 +30,13 @@ def write_report(out: Path, manifest: dict) -> None:
                 lines.append(f"| {a.get('format')} | {a.get('precision')} | {a.get('status', 'ok')} | "
                              f"{(a.get('size_bytes') or 0) / 1024:.0f} | {_parity(a)} | {'; '.join(a.get('notes', []))[:120]} |")
         if s["type"] == "bench" and summ:
-            lines += ["", f"## {s['label']} on {summ['device']}", "", "| format | precision | p50 ms | p90 ms | p99 ms | runs |", "|---|---|---|---|---|---|"]
+            lines += ["", f"## {s['label']} on {summ['device']}", "", "| format | precision | runtime | p50 ms | p90 ms | p99 ms | runs |", "|---|---|---|---|---|---|---|"]
             for r in summ.get("results", []):
                 if "p50_ms" in r:
                     bench_rows.append(r)
-                    lines.append(f"| {r['format']} | {r['precision']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['runs']} |")
+                    lines.append(f"| {r['format']} | {r['precision']} | {r['runtime']} | {r['p50_ms']:.3f} | {r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['runs']} |")
                 else:
-                    lines.append(f"| {r['format']} | {r['precision']} | skipped: {r.get('skipped')} | | | |")
+                    lines.append(f"| {r['format']} | {r['precision']} | skipped: {r.get('skipped')} | | | | |")
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     png = _plot(out, bench_rows)
@@ -64,7 +64,7 @@ def _plot(out: Path, rows: list[dict]) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['format']}\n{r['precision']}" for r in rows]
+    labels = [f"{r['format']} {r['precision']}" + (f"\n(on {r['runtime']})" if r["runtime"] != {"onnx": "onnxruntime", "executorch": "executorch", "tflite": "litert"}.get(r["format"]) else "") for r in rows]
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
     ax.bar(labels, [r["p50_ms"] for r in rows], yerr=[[r["p50_ms"] - r.get("min_ms", r["p50_ms"]) for r in rows],
                                                       [r["p90_ms"] - r["p50_ms"] for r in rows]], capsize=4, color="#4477aa")

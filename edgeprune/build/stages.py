@@ -120,6 +120,10 @@ class BenchStage(_Stage):
     runs: int = 50
     name: str | None = None
 
+    def __post_init__(self):
+        if self.runs < 1:
+            raise ConfigError("bench 'runs' must be at least 1")
+
     def run(self, ctx: BuildContext, out: Path) -> dict:
         from edgeprune.devices import BenchSettings, get_runner, load_device
         from edgeprune.runtimes import FORMAT_RUNTIME
@@ -135,7 +139,8 @@ class BenchStage(_Stage):
                     rows.append({"format": a["format"], "precision": a["precision"], "skipped":
                                  f"{device.name} has no runtime for {a['format']}" if runtime not in device.runtimes else "no artifact"})
                     continue
-                settings = BenchSettings(threads=self.threads or device.threads, min_runs=min(10, self.runs), max_runs=self.runs)
+                settings = BenchSettings(threads=self.threads or device.threads, min_runs=self.runs, max_runs=self.runs,
+                                         max_seconds=60.0)
                 r = runner.bench(path, runtime, settings)
                 rows.append({"format": a["format"], "precision": a["precision"], "runtime": runtime,
                              **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.timing.to_json().items()},
