@@ -64,7 +64,7 @@ def _plot(out: Path, rows: list[dict]) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['format']} {r['precision']}" + (f"\n(on {r['runtime']})" if r["runtime"] != {"onnx": "onnxruntime", "executorch": "executorch", "tflite": "litert"}.get(r["format"]) else "") for r in rows]
+    labels = [f"{r['format']} {r['precision']}\non {r['runtime']}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
     ax.bar(labels, [r["p50_ms"] for r in rows], yerr=[[r["p50_ms"] - r.get("min_ms", r["p50_ms"]) for r in rows],
                                                       [r["p90_ms"] - r["p50_ms"] for r in rows]], capsize=4, color="#4477aa")
