@@ -1,0 +1,279 @@
+"""Export coverage of torchvision's classification models: which formats each model reaches, with parity.
+
+Cells: every builder in `torchvision.models.list_models(module=torchvision.models)`, batch 1,
+3x224x224, untrained weights (`weights=None`: pretrained weights cannot be downloaded here), x
+{onnx, executorch, tflite, coreml} at fp32 + {onnx, executorch, tflite} at int8. Per cell: exported?,
+parity on this host's runtime (Core ML: structural, Linux cannot predict), file size, and host
+latency (median ms, 2 threads, ONNX Runtime / ExecuTorch / LiteRT).
+
+int8 is calibrated on 4 batches of seeded Gaussian noise (no ImageNet here), so int8 parity numbers
+describe the toolchains on untrained networks, not accuracy.
+
+Each model runs in its own subprocess with a timeout; every finished cell is appended to
+bench/results/export_coverage.jsonl, so a rerun skips what is done. Models are run smallest first
+(parameter count) so a partial run covers as many models as possible.
+
+    nice python bench/export_coverage.py                 # run (resumable), then write the report
+    python bench/export_coverage.py --report             # only rebuild the .json/.md from the JSONL
+    python bench/export_coverage.py --models resnet18,mobilenet_v2 --timeout 900
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+JSONL = RESULTS / "export_coverage.jsonl"
+CELLS = [("onnx", "fp32"), ("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp32"),
+         ("onnx", "int8"), ("executorch", "int8"), ("tflite", "int8")]
+INPUT = "1x3x224x224"
+THREADS = 2
+CALIB_BATCHES = 4
+VERIFY_SAMPLES = 2
+TOOLS = ("torch", "torchvision", "onnx", "onnxscript", "onnxruntime", "executorch", "torchao", "litert-torch",
+         "ai-edge-litert", "ai-edge-quantizer", "coremltools", "numpy")
+
+
+def all_models() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def param_counts(names: list[str]) -> dict[str, int]:
+    """Parameter counts without allocating weights (models built on the meta device)."""
+    import torch
+    import torchvision
+
+    out = {}
+    for n in names:
+        try:
+            with torch.device("meta"):
+                m = torchvision.models.get_model(n, weights=None)
+            out[n] = sum(p.numel() for p in m.parameters())
+        except Exception:
+            out[n] = 10**12
+    return out
+
+
+def done_cells() -> dict[tuple[str, str, str], dict]:
+    rows = {}
+    if JSONL.exists():
+        for line in JSONL.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill: that cell reruns
+            rows[(r["model"], r["format"], r["precision"])] = r
+    return rows
+
+
+def append(row: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(JSONL, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def worker(model: str, cells: list[tuple[str, str]]) -> None:
+    """Run the given cells of one model in this process (called by the parent in a subprocess)."""
+    os.environ.setdefault("EDGEPRUNE_QUIET", "1")
+    import torch
+    import torchvision
+
+    from edgeprune.export import export_model
+    from edgeprune.models import example_inputs, parse_inputs
+    from edgeprune.runtimes import FORMAT_RUNTIME, get_runtime
+    from edgeprune.runtimes.timing import measure
+
+    torch.manual_seed(0)
+    torch.set_num_threads(THREADS)
+    module = torchvision.models.get_model(model, weights=None).eval()
+    specs = parse_inputs(INPUT)
+    params = sum(p.numel() for p in module.parameters())
+    calib = [example_inputs(specs, seed=1000 + i) for i in range(CALIB_BATCHES)]
+    verify = [example_inputs(specs, seed=i) for i in range(VERIFY_SAMPLES)]
+    for fmt, prec in cells:
+        row = {"model": model, "format": fmt, "precision": prec, "params": params, "input": INPUT}
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix=f"cov-{model}-") as d:
+            try:
+                m = export_model(module, specs, [fmt], prec, d, calibration=calib if prec == "int8" else None,
+                                 verify_inputs=verify, model_spec=f"torchvision:{model}", threads=THREADS)
+                a = m.artifacts[-1]
+                p = a.get("parity") or {}
+                row.update(exported=a["status"] != "failed", status=a["status"], size_bytes=a.get("size_bytes"),
+                           error=a.get("error"), operator=a.get("operator"),
+                           parity={k: p.get(k) for k in ("method", "passed", "max_abs_diff", "rel_error", "cosine",
+                                                          "top1_agreement", "error", "problems") if k in p},
+                           delegation=(a.get("details") or {}).get("delegation"),
+                           export_seconds=a.get("export_seconds"))
+                runtime = FORMAT_RUNTIME.get(fmt)
+                if a["status"] in ("ok", "parity_failed") and runtime and not p.get("error"):
+                    sess = get_runtime(runtime).load(Path(d) / a["file"], threads=THREADS)
+                    feed = [x.numpy() for x in verify[0]]
+                    t = measure(lambda: sess.run(feed), warmup=2, min_runs=5, max_runs=50, max_seconds=4.0)
+                    row.update(latency_ms=round(t.p50_ms, 3), latency_runs=t.runs, runtime=runtime, threads=THREADS)
+            except Exception as e:  # a bug in the pipeline itself: record it, keep going
+                lines = str(e).strip().splitlines()
+                row.update(exported=False, status="error", error=f"{type(e).__name__}: {lines[0][:300] if lines else ''}")
+        row["cell_seconds"] = round(time.perf_counter() - t0, 1)
+        append(row)
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for t in TOOLS:
+        try:
+            versions[t] = metadata.version(t)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
+            "versions": versions}
+
+
+def report(total_models: list[str]) -> None:
+    rows = done_cells()
+    models = sorted({m for m, _, _ in rows}, key=lambda m: (next(r["params"] for k, r in rows.items() if k[0] == m and r.get("params")) if any(k[0] == m and r.get("params") for k, r in rows.items()) else 0, m))
+    full = [m for m in models if all((m, f, p) in rows for f, p in CELLS)]
+    per_cell = {}
+    for f, p in CELLS:
+        cell_rows = [rows[(m, f, p)] for m in full]
+        per_cell[f"{f}/{p}"] = {
+            "models": len(cell_rows),
+            "exported": sum(1 for r in cell_rows if r.get("exported")),
+            "parity_passed": sum(1 for r in cell_rows if (r.get("parity") or {}).get("passed")),
+        }
+    summary = {
+        "schema": "edgeprune.export-coverage", "version": 1, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(), "input": INPUT, "threads": THREADS, "weights": "untrained (weights=None)",
+        "int8_calibration": f"{CALIB_BATCHES} batches of seeded Gaussian noise", "parity_samples": VERIFY_SAMPLES,
+        "models_total": len(total_models), "models_with_all_cells": len(full), "models_started": len(models),
+        "coverage_by_cell": per_cell,
+        "cells": [rows[k] for k in sorted(rows)],
+    }
+    from edgeprune.files import atomic_write_json, atomic_write_text
+
+    atomic_write_json(RESULTS / "export_coverage.json", summary)
+    atomic_write_text(RESULTS / "export_coverage.md", markdown(summary, rows, models))
+
+
+def markdown(s: dict, rows: dict, models: list[str]) -> str:
+    mc = s["machine"]
+    lines = [
+        "# Export coverage: torchvision classification models", "",
+        f"**Partial run: {s['models_with_all_cells']} of {s['models_total']} torchvision classification models have all "
+        f"{len(CELLS)} cells** ({s['models_started']} started; models run smallest first, so the large ones are the "
+        "ones missing). Regenerate with `python bench/export_coverage.py` (resumable).", "",
+        f"Generated {s['generated']} on {mc['cpu']} ({mc['cores']} cores, shared with other jobs), {mc['platform']}, "
+        f"Python {mc['python']}.  ",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in mc["versions"].items()) + ".", "",
+        f"Input {s['input']} (batch 1), untrained weights, latency = median of host runs with {s['threads']} threads "
+        "(ONNX Runtime CPU, ExecuTorch+XNNPACK, LiteRT+XNNPACK). Core ML: converted and checked structurally "
+        "(prediction needs macOS), no latency. int8 calibrated on noise: parity describes the toolchain on untrained "
+        "networks. Timings on a shared 2-core VM are noisy; compare within a row.", "",
+        "## Coverage per cell (models with all cells run)", "",
+        "| format | precision | exported | parity passed |", "|---|---|---|---|",
+    ]
+    for k, v in s["coverage_by_cell"].items():
+        f, p = k.split("/")
+        lines.append(f"| {f} | {p} | {v['exported']}/{v['models']} | {v['parity_passed']}/{v['models']} |")
+    lines += ["", "## Per model", "",
+              "Cell: `ok` parity passed, `PARITY` exported but outside tolerance, `FAIL` not exported, `-` not run; "
+              "then size (MB) and median latency (ms).", "",
+              "| model | params (M) | " + " | ".join(f"{f} {p}" for f, p in CELLS) + " |",
+              "|---|---|" + "---|" * len(CELLS)]
+    for m in models:
+        params = next((r.get("params") for k, r in rows.items() if k[0] == m and r.get("params")), 0) or 0
+        cells = []
+        for f, p in CELLS:
+            r = rows.get((m, f, p))
+            if r is None:
+                cells.append("-")
+                continue
+            tag = "ok" if (r.get("parity") or {}).get("passed") else "PARITY" if r.get("exported") else "FAIL"
+            if r.get("status") == "timeout":
+                tag = "TIMEOUT"
+            extra = []
+            if r.get("size_bytes"):
+                extra.append(f"{r['size_bytes'] / 1e6:.1f} MB")
+            if r.get("latency_ms") is not None:
+                extra.append(f"{r['latency_ms']:.1f} ms")
+            cells.append(tag + (" " + ", ".join(extra) if extra else ""))
+        lines.append(f"| {m} | {params / 1e6:.1f} | " + " | ".join(cells) + " |")
+    fails = [r for k, r in sorted(rows.items()) if not r.get("exported") or not (r.get("parity") or {}).get("passed")]
+    lines += ["", "## Failures and parity misses (format, operator, first line of the error)", ""]
+    if not fails:
+        lines.append("None.")
+    for r in fails:
+        p = r.get("parity") or {}
+        if not r.get("exported"):
+            why = f"export failed, operator `{r.get('operator') or '?'}`: {r.get('error')}"
+        else:
+            why = (f"parity outside tolerance: {p.get('error') or ''} rel {p.get('rel_error')}, cos {p.get('cosine')}, "
+                   f"top-1 {p.get('top1_agreement')}")
+        lines.append(f"- **{r['model']}** {r['format']} {r['precision']}: {why}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", help="comma-separated subset")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per model (all its cells)")
+    ap.add_argument("--report", action="store_true", help="only rebuild the report from the JSONL")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--cells", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, [tuple(c.split("/")) for c in args.cells.split(",")])
+        return
+    names = all_models()
+    if args.report:
+        report(names)
+        return
+    chosen = args.models.split(",") if args.models else names
+    sizes = param_counts(chosen)
+    order = sorted(chosen, key=lambda n: (sizes[n], n))
+    for name in order:
+        done = done_cells()
+        todo = [c for c in CELLS if (name, *c) not in done]
+        if not todo:
+            continue
+        print(f"[{time.strftime('%H:%M:%S')}] {name} ({sizes[name] / 1e6:.1f} M params): {len(todo)} cells", flush=True)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--cells", ",".join(f"{f}/{p}" for f, p in todo)]
+        try:
+            subprocess.run(cmd, cwd=ROOT, timeout=args.timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            pass  # subprocess.run kills the child on timeout
+        done = done_cells()
+        left = [c for c in todo if (name, *c) not in done]
+        for i, (f, p) in enumerate(left):  # the first one was running when time ran out (or the worker died)
+            append({"model": name, "format": f, "precision": p, "params": sizes[name], "input": INPUT, "exported": False,
+                    "status": "timeout" if i == 0 else "not_run",
+                    "error": f"model's {args.timeout}s budget ran out (or the worker crashed) during this cell" if i == 0
+                    else "not run: an earlier cell of this model used up its time budget"})
+        report(names)
+    report(names)
+
+
+if __name__ == "__main__":
+    main()
