@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 SCHEMA = "edgeprune.export-manifest"
 SCHEMA_VERSION = 1
-VERIFY_SAMPLES = 4  # inputs per parity check (held out from calibration when real data is given)
+VERIFY_SAMPLES = 4  # inputs per parity check on seeded random data
+VERIFY_SAMPLES_REAL = 16  # with a real dataset: held-out images, enough for a top-1 agreement figure
 
 # which formats can take which precision (the exporters' own `precisions`, without importing them)
 FORMAT_PRECISIONS: dict[str, tuple[str, ...]] = {
@@ -247,14 +248,15 @@ def export_model_spec(model_spec: str, *, input_text: str | None, formats: str |
     calibration, verify, source = None, None, None
     fmts, _ = parse_formats(formats)
     if calib and (prec is Precision.INT8 or calib != "random"):
-        batches = calibration_batches(calib, specs[0], n_batches=calib_batches + VERIFY_SAMPLES, allow_random=calib_random)
+        n_verify = VERIFY_SAMPLES if calib == "random" else VERIFY_SAMPLES_REAL
+        batches = calibration_batches(calib, specs[0], n_batches=calib_batches + n_verify, allow_random=calib_random)
         if calib == "random" and len(specs) > 1:
             batches = [example_inputs(specs, seed=100 + i) for i in range(calib_batches)]
         if len(batches) > calib_batches:
             calibration, verify = batches[:calib_batches], batches[calib_batches:]
             source = f"{calib}: {len(verify)} batches held out from calibration"
         else:
-            calibration, verify = batches, batches[:VERIFY_SAMPLES]
+            calibration, verify = batches, batches[:n_verify]
             source = f"{calib}: calibration batches (too few to hold some out)"
         if prec is not Precision.INT8:
             calibration = None
