@@ -9,6 +9,8 @@ activations stay float). coremltools can *predict* only on macOS: on other syste
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -33,7 +35,8 @@ class CoreMLExporter:
 
         notes: list[str] = []
         compute = ct.precision.FLOAT16 if options.precision is Precision.FP16 else ct.precision.FLOAT32
-        with quiet_converters():
+        # coremltools draws a tqdm bar per pass on sys.stderr; keep them off the user's terminal
+        with quiet_converters(), contextlib.redirect_stderr(io.StringIO()):
             mlmodel, how = _convert(module, example_inputs, compute)
             if how != "torch.export":
                 notes.append(f"converted via {how}")
