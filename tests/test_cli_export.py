@@ -81,6 +81,8 @@ def test_one_format_fails_others_kept(mixed_model, tmp_path):
     (["{tiny}:build", "--input", "1x3x32x32", "--precision", "int8"], ["int8 needs calibration data", "--calib"]),
     (["{tiny}:build", "--input", "1x3x32x32", "--precision", "int8", "--calib", "random"], ["--calib-random"]),
     (["{tiny}:build", "--input", "1x3x32x32", "--format", "onnx", "--precision", "fp16"], ["onnx", "no fp16"]),
+    (["{tiny}:build", "--input", "1x3x32x32", "--precision", "int8", "--calib", "imagefolder:/nonexistent/imgs"],
+     ["not found", "/nonexistent/imgs"]),
     (["{tiny}:build", "--input", "1x3x7x7x7"], ["fails on inputs"]),
 ])
 def test_bad_inputs_are_one_line_errors(args, needles, tiny_model_file, tmp_path):
