@@ -116,7 +116,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
                 row.update(exported=a["status"] != "failed", status=a["status"], size_bytes=a.get("size_bytes"),
                            error=a.get("error"), operator=a.get("operator"),
                            parity={k: p.get(k) for k in ("method", "passed", "max_abs_diff", "rel_error", "cosine",
-                                                          "top1_agreement", "error", "problems") if k in p},
+                                                          "top1_agreement", "ref_max_abs", "error", "problems") if k in p},
                            delegation=(a.get("details") or {}).get("delegation"),
                            export_seconds=a.get("export_seconds"))
                 runtime = FORMAT_RUNTIME.get(fmt)
@@ -230,7 +230,8 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
             why = f"export failed, operator `{r.get('operator') or '?'}`: {r.get('error')}"
         else:
             why = (f"parity outside tolerance: {p.get('error') or ''} rel {p.get('rel_error')}, cos {p.get('cosine')}, "
-                   f"top-1 {p.get('top1_agreement')}")
+                   f"top-1 {p.get('top1_agreement')}, max abs diff {p.get('max_abs_diff')}"
+                   + (f" vs reference max abs {p['ref_max_abs']:.2g}" if p.get("ref_max_abs") is not None else ""))
         lines.append(f"- **{r['model']}** {r['format']} {r['precision']}: {why}")
     return "\n".join(lines) + "\n"
 

@@ -6,6 +6,7 @@ Metrics, over all samples and outputs together (each output flattened):
   cosine         cos(y, ref), the flattened vectors
   top1_agreement share of samples whose argmax agrees (only for classifier-shaped outputs:
                  one output of shape (N, C) with C >= 2)
+  ref_max_abs    max |ref|, the scale to read max_abs_diff against (not a check)
 
 Pass/fail uses rel_error and cosine, with tolerances per precision (`TOLERANCES`, documented in
 docs/export.md). max_abs_diff and top-1 agreement are reported, not gated: an int8 model of an
@@ -39,6 +40,7 @@ class ParityResult:
     rel_error: float
     cosine: float
     top1_agreement: float | None
+    ref_max_abs: float  # scale of the reference outputs, to read max_abs_diff against
     samples: int
     precision: str
     passed: bool
@@ -46,7 +48,7 @@ class ParityResult:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for k in ("max_abs_diff", "rel_error", "cosine", "top1_agreement"):
+        for k in ("max_abs_diff", "rel_error", "cosine", "top1_agreement", "ref_max_abs"):
             if isinstance(d[k], float) and math.isfinite(d[k]):
                 d[k] = float(f"{d[k]:.6g}")
         return d
@@ -92,11 +94,12 @@ def compare_outputs(reference: list[list], actual: list[list], precision: str) -
     top1 = agree / n_rows if classifier and n_rows else None
     tol = TOLERANCES[precision]
     passed = finite and rel <= tol.max_rel_error and cos >= tol.min_cosine
-    return ParityResult(max_abs, rel, cos, top1, len(reference), precision, passed, asdict(tol))
+    ref_max = float(np.abs(ref).max()) if ref.size else 0.0
+    return ParityResult(max_abs, rel, cos, top1, ref_max, len(reference), precision, passed, asdict(tol))
 
 
 def _shape_failure(precision: str, samples: int, why: str) -> ParityResult:
-    return ParityResult(float("inf"), float("inf"), 0.0, None, samples, precision, False,
+    return ParityResult(float("inf"), float("inf"), 0.0, None, float("nan"), samples, precision, False,
                         {**asdict(TOLERANCES[precision]), "error": why})
 
 
