@@ -41,9 +41,13 @@ def export_cmd(model, input_text, formats, precision, calib, calib_batches, cali
            and a["precision"] == precision and a["format"] in _requested(formats)]
     if bad:
         first = bad[0]
-        why = first.get("error") or f"parity: {first.get('parity', {}).get('error') or 'outside tolerance'}"
+        why = first.get("error") or f"{first['format']} parity: {first.get('parity', {}).get('error') or 'outside tolerance'}"
+        if not why.startswith(first["format"]):
+            why = f"{first['format']}: {why}"
+        if first.get("operator"):
+            why += f" [operator {first['operator']}]"
         raise ExportError(f"{len(bad)} of {len(_requested(formats))} formats failed ({', '.join(a['format'] for a in bad)}); "
-                          f"{first['format']}: {why}; the other artifacts are in {out_dir}")
+                          f"{why}; the other artifacts are in {out_dir}")
 
 
 def _requested(formats: str) -> list[str]:
@@ -69,7 +73,9 @@ def _print_artifacts(data: dict, out_dir: str) -> None:
             parity = ("ok " if p.get("passed") else "FAIL ") + (p.get("method", "") if p.get("passed") else p.get("error") or "; ".join(p.get("problems", [])))
         else:
             parity = "-"
-        notes = a.get("error") or "; ".join(n for n in a.get("notes", []) if not n.startswith("TensorRT is not available"))
+        notes = "; ".join(n for n in a.get("notes", []) if not n.startswith("TensorRT is not available"))
+        if a.get("error"):
+            notes = (f"[operator {a['operator']}] " if a.get("operator") else "") + a["error"]
         t.add_row(a["format"], a["precision"], a["status"], a.get("file") or "-",
                   f"{(a.get('size_bytes') or 0) / 1024:,.0f}", parity, notes)
         if a["format"] == "tensorrt" and a["status"] != "failed" and not (a.get("details") or {}).get("engine"):

@@ -16,6 +16,8 @@ def first_line(e: BaseException) -> str:
 
 
 _OP_PATTERNS = (
+    r"Lowering not found: (\S+)",
+    r"Unsupported fx node (\w+)",
     r"(aten::?[A-Za-z_][\w.]*)",
     r"(torch\.ops\.[\w.]+)",
     r"(aten\.[A-Za-z_][\w.]*)",
@@ -43,8 +45,8 @@ def quiet_converters() -> Iterator[None]:
     os.environ["LITERT_TORCH_SHOW_PROGRESS"] = "n"
     try:
         for n in names:
-            if logging.getLogger(n).level < logging.ERROR:
-                logging.getLogger(n).setLevel(logging.ERROR)
+            if logging.getLogger(n).level < logging.CRITICAL:
+                logging.getLogger(n).setLevel(logging.CRITICAL)  # failures come back as exceptions
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
