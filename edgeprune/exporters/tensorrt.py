@@ -200,7 +200,10 @@ def build_engine_if_possible(onnx_path: Path, engine_path: Path, precision: Prec
         return None
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    major = int(str(trt.__version__).split(".")[0])
+    # explicit batch is the only mode in TensorRT 10; 8.x needs the flag
+    flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errs = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
