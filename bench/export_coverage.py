@@ -232,6 +232,12 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
             why = (f"parity outside tolerance: {p.get('error') or ''} rel {p.get('rel_error')}, cos {p.get('cosine')}, "
                    f"top-1 {p.get('top1_agreement')}, max abs diff {p.get('max_abs_diff')}"
                    + (f" vs reference max abs {p['ref_max_abs']:.2g}" if p.get("ref_max_abs") is not None else ""))
+        ref_max = p.get("ref_max_abs")
+        if ref_max is None and p.get("rel_error") == 1.0:
+            ref_max = p.get("max_abs_diff")  # the artifact returned zeros: the diff is the reference itself
+        if r.get("exported") and r["precision"] == "int8" and ref_max is not None and ref_max < 1e-6:
+            why += (f" — the untrained model's outputs (max abs {ref_max:.1g}) are below int8 resolution: PT2E "
+                    "observers clamp the scale to >= float32 eps (1.2e-7), so the int8 output is all zeros")
         lines.append(f"- **{r['model']}** {r['format']} {r['precision']}: {why}")
     return "\n".join(lines) + "\n"
 

@@ -111,5 +111,9 @@ def test_compare_outputs_metrics():
     assert not compare_outputs(ref, flipped, "fp32").passed
     bad_shape = [[np.zeros((1, 4), np.float32)], [np.zeros((1, 4), np.float32)]]
     assert not compare_outputs(ref, bad_shape, "fp32").passed
+    tiny = [[np.array([[1e-9, 2e-9, 3e-9]], np.float32)]]
+    zeros = compare_outputs(tiny, [[np.zeros((1, 3), np.float32)]], "int8")  # flushed to zero: no agreement
+    assert zeros.cosine == 0.0 and zeros.rel_error == pytest.approx(1.0) and not zeros.passed
+    assert zeros.ref_max_abs == pytest.approx(3e-9)
     nan = [[np.full((1, 3), np.nan, np.float32)], [np.zeros((1, 3), np.float32)]]
     assert not compare_outputs(ref, nan, "int8").passed

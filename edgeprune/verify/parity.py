@@ -89,7 +89,10 @@ def compare_outputs(reference: list[list], actual: list[list], precision: str) -
     ref_norm = float(np.linalg.norm(ref))
     rel = float(np.linalg.norm(diff) / ref_norm) if ref_norm > 0 else float(np.linalg.norm(diff))
     denom = ref_norm * float(np.linalg.norm(act))
-    cos = float(ref @ act / denom) if denom > 0 else (1.0 if np.allclose(ref, act) else 0.0)
+    if denom > 0:
+        cos = float(ref @ act / denom)
+    else:  # one side is all zeros: they agree only if both are
+        cos = 1.0 if ref_norm == 0 and not act.any() else 0.0
     n_rows = sum(np.shape(s[0])[0] for s in reference) if classifier else 0
     top1 = agree / n_rows if classifier and n_rows else None
     tol = TOLERANCES[precision]
