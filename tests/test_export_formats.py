@@ -65,9 +65,11 @@ def test_manifest_schema_and_reference(fp32):
     assert on_disk["schema"] == "edgeprune.export-manifest" and on_disk["version"] == 1 and on_disk["complete"]
     assert on_disk["inputs"] == [{"shape": [1, 3, 32, 32], "dtype": "float32"}]
     assert on_disk["model"]["spec"].endswith(":build") and on_disk["model"]["params"] > 0
-    ref = np.load(out / "reference_fp32.npz")
+    (name,) = {a["reference"] for a in on_disk["artifacts"]}
+    assert name.startswith("reference_fp32_") and [p.name for p in out.glob("reference_*.npz")] == [name]
+    ref = np.load(out / name)
     assert ref["in_0_0"].shape == (1, 3, 32, 32) and ref["out_0_0"].shape == (1, 4)
-    assert on_disk["references"]["reference_fp32.npz"]["sha256"] == sha256_path(out / "reference_fp32.npz")
+    assert on_disk["references"][name]["sha256"] == sha256_path(out / name)
 
 
 def test_executorch_records_delegation(fp32):
@@ -114,7 +116,8 @@ def test_int8_every_format_with_real_calibration(int8):
     out, data = int8
     arts = _by_format(data, "int8")
     assert data["calibration"] == {"spec": "fashion-mnist", "batches": 4}
-    assert "held out" in data["references"]["reference_int8.npz"]["source"]
+    (ref,) = data["references"].values()
+    assert "held out" in ref["source"] and ref["samples"] == 16
     for fmt, a in arts.items():
         assert a["status"] == "ok", (fmt, a.get("error"), a.get("parity"))
         assert a["parity"]["passed"], (fmt, a["parity"])

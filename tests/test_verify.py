@@ -78,12 +78,25 @@ def test_modified_model_with_updated_hash_fails_parity(copy):
 
 
 def test_corrupted_reference_and_manifest(copy):
-    (copy / "reference_fp32.npz").write_bytes(b"garbage")
+    (ref,) = copy.glob("reference_*.npz")
+    ref.write_bytes(b"garbage")
     rep = verify_dir(copy)
     assert rep.problems and all(r.status == "hash_mismatch" for r in rep.problems)
     (copy / "manifest.json").write_text("{not json")
     r = CliRunner().invoke(cli, ["verify", str(copy)])
     assert r.exit_code == 1 and "corrupted" in r.output and "Traceback" not in r.output
+
+
+def test_second_export_into_same_dir_keeps_earlier_artifacts_verifiable(copy, tiny_model_file):
+    """Another run with other parity inputs (real images) must not break the artifacts kept from the first."""
+    man = json.loads((copy / "manifest.json").read_text())
+    export_model_spec(man["model"]["spec"], input_text="1x3x32x32", formats="onnx", precision="fp32", out_dir=copy,
+                      calib="fashion-mnist", calib_batches=1)
+    man2 = json.loads((copy / "manifest.json").read_text())
+    refs = {a["format"]: a["reference"] for a in man2["artifacts"]}
+    assert set(refs) == {"onnx", "tflite"} and refs["onnx"] != refs["tflite"]
+    assert sorted(p.name for p in copy.glob("reference_*.npz")) == sorted(set(refs.values()))
+    assert verify_dir(copy).passed
 
 
 def test_incomplete_export_never_verifies(copy):

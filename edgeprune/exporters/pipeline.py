@@ -12,6 +12,8 @@ the format, operator and first line of the error; the other formats' artifacts a
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import platform
 import sys
@@ -25,7 +27,7 @@ from typing import Any
 from edgeprune.errors import DataSpecError, EdgepruneError, ExportError, VerificationError
 from edgeprune.exporters._common import first_line, operator_in
 from edgeprune.exporters.base import Precision, exporter_names, get_exporter, parse_precision
-from edgeprune.files import atomic_output, atomic_write_json, path_size, read_json, sha256_path
+from edgeprune.files import atomic_write_bytes, atomic_write_json, path_size, read_json, sha256_path
 from edgeprune.models.inputs import InputSpec, example_inputs
 
 log = logging.getLogger(__name__)
@@ -178,10 +180,10 @@ def export_model(module, input_specs: Sequence[InputSpec], formats: str | Sequen
     np_inputs = [[t.detach().cpu().numpy() for t in s] for s in samples]
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    ref_name = f"reference_{prec}.npz"
-    _write_reference(out_dir / ref_name, np_inputs, ref_out)
     data = _start_manifest(out_dir, specs, model_spec, weights, module, [(f, prec) for f in fmts])
-    data["references"][ref_name] = {"sha256": sha256_path(out_dir / ref_name), "samples": len(samples),
+    # named by content, so artifacts kept from an earlier run into this DIR keep their own reference
+    ref_name, ref_sha = _write_reference(out_dir, prec, np_inputs, ref_out)
+    data["references"][ref_name] = {"sha256": ref_sha, "samples": len(samples),
                                     "source": calibration_source or ("calibration batches" if calib and verify_inputs is None
                                                                     else "given" if verify_inputs is not None else "random (seeded)")}
     manifest = Manifest(out_dir, data)
@@ -225,6 +227,10 @@ def export_model(module, input_specs: Sequence[InputSpec], formats: str | Sequen
     data["complete"] = True
     data["finished"] = _now()
     atomic_write_json(out_dir / MANIFEST, data)
+    used = {a.get("reference") for a in data["artifacts"]}
+    for stale in out_dir.glob("reference_*.npz"):  # references no artifact points to any more
+        if stale.name not in used:
+            stale.unlink(missing_ok=True)
     return manifest
 
 
@@ -396,16 +402,21 @@ def _outputs(y) -> list:
     raise EdgepruneError(f"the model returns {type(y).__name__}; export needs tensors (or tuples of tensors)")
 
 
-def _write_reference(path: Path, np_inputs: list[list], ref_out: list[list]) -> None:
+def _write_reference(out_dir: Path, prec: str, np_inputs: list[list], ref_out: list[list]) -> tuple[str, str]:
+    """Write the parity inputs + PyTorch outputs as reference_<precision>_<sha256 prefix>.npz."""
     import numpy as np
 
     arrays = {}
     for s, (ins, outs) in enumerate(zip(np_inputs, ref_out)):
         arrays.update({f"in_{s}_{k}": x for k, x in enumerate(ins)})
         arrays.update({f"out_{s}_{k}": y for k, y in enumerate(outs)})
-    with atomic_output(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    name = f"reference_{prec}_{sha[:12]}.npz"
+    atomic_write_bytes(out_dir / name, data)
+    return name, sha
 
 
 def _load_reference(out_dir: Path, name: str, sha: str | None, np):
