@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ def operator_in(e: BaseException) -> str | None:
 
 @contextlib.contextmanager
 def quiet_converters() -> Iterator[None]:
-    """Silence warnings, progress bars and INFO logs of the converters for the duration of a conversion."""
+    """Silence warnings, prints, progress bars and logs of the converters for the duration of a conversion."""
     names = ("torch", "torch.export", "torch._export", "executorch", "coremltools", "absl", "litert_torch", "root",
              "onnxscript", "torchao")
     old = {n: logging.getLogger(n).level for n in names}
@@ -47,9 +48,16 @@ def quiet_converters() -> Iterator[None]:
         for n in names:
             if logging.getLogger(n).level < logging.CRITICAL:
                 logging.getLogger(n).setLevel(logging.CRITICAL)  # failures come back as exceptions
-        with warnings.catch_warnings():
+        # converters print graphs and progress bars straight to sys.stdout/sys.stderr; failures come
+        # back as exceptions, so what they print is kept for debug logging only
+        sink = io.StringIO()
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
-            yield
+            try:
+                yield
+            finally:
+                if sink.tell():
+                    logging.getLogger(__name__).debug("converter output:\n%s", sink.getvalue()[-20000:])
     finally:
         for n, lvl in old.items():
             logging.getLogger(n).setLevel(lvl)

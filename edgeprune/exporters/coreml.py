@@ -9,8 +9,6 @@ activations stay float). coremltools can *predict* only on macOS: on other syste
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 from pathlib import Path
 
@@ -35,8 +33,7 @@ class CoreMLExporter:
 
         notes: list[str] = []
         compute = ct.precision.FLOAT16 if options.precision is Precision.FP16 else ct.precision.FLOAT32
-        # coremltools draws a tqdm bar per pass on sys.stderr; keep them off the user's terminal
-        with quiet_converters(), contextlib.redirect_stderr(io.StringIO()):
+        with quiet_converters():  # also keeps coremltools' per-pass tqdm bars off the terminal
             mlmodel, how = _convert(module, example_inputs, compute)
             if how != "torch.export":
                 notes.append(f"converted via {how}")

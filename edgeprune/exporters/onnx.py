@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgeprune.errors import ExportError
 from edgeprune.exporters.base import Artifact, ExportOptions, Precision
+from edgeprune.exporters._common import quiet_converters
 from edgeprune.files import atomic_output
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class OnnxExporter:
             raise ExportError(f"onnx export has no {options.precision.value}; use fp32 or int8", format=self.name)
         notes: list[str] = []
         details: dict = {}
-        with atomic_output(out_path) as tmp:
+        with quiet_converters(), atomic_output(out_path) as tmp:
             if options.precision is Precision.FP32:
                 notes += export_onnx_fp32(module, example_inputs, tmp, opset=options.opset or DEFAULT_OPSET)
             else:

@@ -215,6 +215,9 @@ def export_model(module, input_specs: Sequence[InputSpec], formats: str | Sequen
                          export_seconds=round(time.perf_counter() - t0, 2))
             atomic_write_json(out_dir / MANIFEST, data)
             continue
+        for note in art.notes:  # a fallback path was taken: say so on the terminal too, not only in the manifest
+            if "exporter failed" in note or "path failed" in note:
+                progress.warn(f"{fmt} {prec}: {note}")
         entry.update(status="ok", file=art.path.name, sha256=sha256_path(art.path), size_bytes=path_size(art.path),
                      export_seconds=round(time.perf_counter() - t0, 2), notes=list(art.notes), details=art.details,
                      side_files=[{"file": p.name, "sha256": sha256_path(p)} for p in art.side_files])

@@ -21,7 +21,7 @@ import shlex
 from pathlib import Path
 
 from edgeprune.errors import ExportError
-from edgeprune.exporters._common import first_line
+from edgeprune.exporters._common import first_line, quiet_converters
 from edgeprune.exporters.base import Artifact, ExportOptions, Precision
 from edgeprune.exporters.onnx import export_onnx_fp32, onnx_op_counts, quantize_onnx_int8
 from edgeprune.files import atomic_output, atomic_write_text
@@ -60,7 +60,7 @@ class TensorRTExporter:
         out_path = Path(out_path)
         notes: list[str] = []
         details: dict = {"opset": TENSORRT_OPSET}
-        with atomic_output(out_path) as tmp:
+        with quiet_converters(), atomic_output(out_path) as tmp:
             if options.precision is Precision.INT8:
                 fp32 = tmp.with_name(tmp.name + ".fp32.onnx")
                 try:
