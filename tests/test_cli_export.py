@@ -112,3 +112,33 @@ def test_out_is_a_file(tiny_model_file, tmp_path):
 
     with pytest.raises(EdgepruneError, match="not a directory"):
         export_model(object(), parse_inputs("1x3x32x32"), ["onnx"], "fp32", f)
+
+
+def test_fallback_exporters_when_torch_export_fails(tmp_path):
+    """Data-dependent control flow: torch.export fails; ONNX falls back to TorchScript, Core ML to jit.trace."""
+    f = tmp_path / "branchy.py"
+    f.write_text(textwrap.dedent('''
+        import torch
+
+        class Branchy(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = torch.nn.Linear(8, 4)
+
+            def forward(self, x):
+                if x.abs().sum() > 0:
+                    x = x * 2
+                return self.lin(x)
+
+        def build():
+            torch.manual_seed(0)
+            return Branchy()
+    '''))
+    out = tmp_path / "o"
+    r = run(f"{f}:build", "--input", "1x8", "--format", "onnx,executorch,coreml", "--out", out)
+    one_line_error(r, "1 of 3", "executorch", "torch.export failed")
+    arts = {a["format"]: a for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert arts["onnx"]["status"] == "ok" and arts["onnx"]["parity"]["passed"]
+    assert any("TorchScript exporter" in n for n in arts["onnx"]["notes"])
+    assert arts["coreml"]["status"] == "ok" and arts["coreml"]["details"]["converted_via"].startswith("torch.jit.trace")
+    assert arts["executorch"]["status"] == "failed"
