@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgeprune.errors import ExportError
 from edgeprune.exporters.base import Artifact, ExportOptions, Precision
-from edgeprune.exporters._common import quiet_converters
+from edgeprune.exporters._common import first_line, operator_in, quiet_converters
 from edgeprune.files import atomic_output
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def quantize_onnx_int8(fp32_path: Path, out_path: Path, calibration, *, symmetri
             quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
             src = pre
         except Exception as e:  # pre-processing is an optimisation; quantize the plain graph instead
-            log.warning("quant_pre_process failed (%s); quantizing without it", _first_line(e))
+            log.warning("quant_pre_process failed (%s); quantizing without it", first_line(e))
             src = fp32_path
         try:
             quantize_static(str(src), str(out_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
@@ -81,8 +81,8 @@ def quantize_onnx_int8(fp32_path: Path, out_path: Path, calibration, *, symmetri
                             calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True})
         except Exception as e:
-            raise ExportError(f"{format_name} int8 quantization failed: {_first_line(e)}", format=format_name,
-                              operator=_operator_in(e)) from None
+            raise ExportError(f"{format_name} int8 quantization failed: {first_line(e)}", format=format_name,
+                              operator=operator_in(e)) from None
     finally:
         pre.unlink(missing_ok=True)
     return {"quantization": {"method": "onnxruntime quantize_static", "format": "QDQ", "per_channel": True,
@@ -123,18 +123,6 @@ def export_onnx_fp32(module, example_inputs: tuple, path: Path, opset: int = DEF
                 torch.onnx.export(module, example_inputs, str(path), dynamo=False, opset_version=min(opset, 17),
                                   input_names=names, do_constant_folding=True)
         except Exception as e2:
-            raise ExportError(f"onnx export failed: {_first_line(e2)}", format="onnx", operator=_operator_in(e2)) from None
+            raise ExportError(f"onnx export failed: {first_line(e2)}", format="onnx", operator=operator_in(e2)) from None
     onnx.checker.check_model(str(path))
     return notes
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"
-
-
-def _operator_in(e: Exception) -> str | None:
-    import re
-
-    m = re.search(r"(aten::?[\w.]+|torch\.ops\.[\w.]+)", str(e))
-    return m.group(1) if m else None
