@@ -181,9 +181,11 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
     mc = s["machine"]
     lines = [
         "# Export coverage: torchvision classification models", "",
-        f"**Partial run: {s['models_with_all_cells']} of {s['models_total']} torchvision classification models have all "
-        f"{len(CELLS)} cells** ({s['models_started']} started; models run smallest first, so the large ones are the "
-        "ones missing). Regenerate with `python bench/export_coverage.py` (resumable).", "",
+        (f"**Partial run: {s['models_with_all_cells']} of {s['models_total']} torchvision classification models have all "
+         f"{len(CELLS)} cells** ({s['models_started']} started; models run smallest first, so the large ones are the "
+         "ones missing)." if s["models_with_all_cells"] < s["models_total"] else
+         f"**Full run: all {s['models_total']} torchvision classification models.**")
+        + " Regenerate or continue with `python bench/export_coverage.py` (resumable).", "",
         f"Generated {s['generated']} on {mc['cpu']} ({mc['cores']} cores, shared with other jobs), {mc['platform']}, "
         f"Python {mc['python']}.  ",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in mc["versions"].items()) + ".", "",
