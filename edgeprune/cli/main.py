@@ -48,6 +48,7 @@ def _register() -> None:
         "info",
         "build",
         "export",
+        "vae",
     ):
         importlib.import_module(f"edgeprune.cli.{name}").register(cli)
 
