@@ -1,0 +1,64 @@
+"""Measure a PyTorch module end to end the way it will be deployed: export, then time on a device.
+
+Every latency the product reports (table entries, --validate, the prune check, benchmarks)
+goes through here, so "measured" always means the same thing: the runtime's artifact timed by
+the device's runner with fixed threads.
+
+    >>> r = measure_module(model, specs, device="host", runtime="onnxruntime")  # doctest: +SKIP
+    >>> r.timing.p50_ms                                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from edgeprune.devices.descriptor import DeviceDescriptor, load_device
+from edgeprune.devices.runner import BenchResult, BenchSettings, Runner, get_runner
+from edgeprune.errors import EdgepruneError
+from edgeprune.models.inputs import InputSpec, example_inputs
+
+# the export format whose artifacts each runtime executes
+RUNTIME_FORMAT = {"onnxruntime": "onnx", "executorch": "executorch", "litert": "tflite",
+                  "tensorrt": "tensorrt", "coreml": "coreml"}
+
+
+def export_for_runtime(module, input_specs: Sequence[InputSpec], runtime: str, precision: str, out_path: Path,
+                       calibration: tuple = ()) -> Path:
+    """Write the artifact `runtime` executes for `module`; returns its path (no parity check: speed only)."""
+    from edgeprune.exporters.base import ExportOptions, get_exporter, parse_precision
+
+    if runtime not in RUNTIME_FORMAT:
+        raise EdgepruneError(f"unknown runtime '{runtime}'; use one of {', '.join(RUNTIME_FORMAT)}")
+    exporter = get_exporter(RUNTIME_FORMAT[runtime])
+    prec = parse_precision(precision)
+    inputs = example_inputs(tuple(input_specs))
+    if prec.value == "int8" and not calibration:
+        # timing only: int8 kernels run at the same speed whatever the calibration data was
+        calibration = tuple(example_inputs(tuple(input_specs), seed=s) for s in range(2))
+    module = module.eval()
+    artifact = exporter.export(module, inputs, Path(out_path).with_suffix(exporter.suffix),
+                               ExportOptions(precision=prec, calibration=tuple(calibration)))
+    return artifact.path
+
+
+def measure_module(module, input_specs: Sequence[InputSpec], *, device: str | DeviceDescriptor | Runner = "host",
+                   runtime: str = "onnxruntime", precision: str = "fp32", settings: BenchSettings | None = None,
+                   calibration: tuple = (), workdir: str | Path | None = None) -> BenchResult:
+    """Export `module` for `runtime` and time it on `device` (a name, descriptor or open runner)."""
+    runner, owned = _runner(device)
+    settings = settings or BenchSettings()
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeprune-measure-", dir=workdir) as tmp:
+            path = export_for_runtime(module, input_specs, runtime, precision, Path(tmp) / "model", calibration)
+            return runner.bench(path, runtime, settings)
+    finally:
+        if owned:
+            runner.close()
+
+
+def _runner(device) -> tuple[Runner, bool]:
+    if isinstance(device, (str, DeviceDescriptor)):
+        return get_runner(load_device(device) if isinstance(device, str) else device), True
+    return device, False
