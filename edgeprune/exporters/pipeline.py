@@ -246,16 +246,9 @@ def export_model_spec(model_spec: str, *, input_text: str | None, formats: str |
     the next ones (held out); `calib_random` allows noise instead of data.
     """
     from edgeprune.data import calibration_batches
-    from edgeprune.errors import InputSpecError
-    from edgeprune.models import load_model, parse_inputs
+    from edgeprune.models import load_model_with_inputs
 
-    loaded = load_model(model_spec, weights)
-    if input_text:
-        specs = parse_inputs(input_text)
-    elif loaded.inputs:
-        specs = loaded.inputs
-    else:
-        raise InputSpecError(f"--input is required for '{model_spec}'; give the input shape, e.g. --input 1x3x224x224")
+    loaded, specs = load_model_with_inputs(model_spec, input_text, weights)
     prec = parse_precision(precision)
     if calib_random and not calib:
         calib = "random"

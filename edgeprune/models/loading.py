@@ -64,6 +64,21 @@ def load_model(spec: str, weights: str | None = None) -> LoadedModel:
     return loaded
 
 
+def load_model_with_inputs(spec: str, input_text: str | None, weights: str | None = None):
+    """(LoadedModel, input specs); the input text may be omitted for saved edgeprune models, which record theirs."""
+    from edgeprune.errors import InputSpecError
+    from edgeprune.models.inputs import parse_inputs
+
+    loaded = load_model(spec, weights)
+    if input_text:
+        specs = parse_inputs(input_text)
+    elif loaded.inputs:
+        specs = loaded.inputs
+    else:
+        raise InputSpecError(f"--input is required for '{spec}'; give the input shape, e.g. --input 1x3x224x224")
+    return loaded, specs
+
+
 def apply_weights(module, weights: str) -> None:
     """Load a state_dict checkpoint safely (weights_only=True)."""
     import torch
