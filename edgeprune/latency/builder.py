@@ -1,0 +1,331 @@
+"""Build (or extend) a latency table for a model: micro-models timed on the device, then calibration.
+
+1. The model's kernels are extracted (edgeprune.latency.kernels); kernels that share a family
+   (same op, spatial size, kernel, stride...) share table entries.
+2. Each family is measured at the model's widths (the anchor), then along its width axes with
+   adaptive sampling: an interval is split only where the measured midpoint disagrees with
+   linear interpolation by more than `tol`, down to the grid `granularity`, so measurements
+   go to staircases and knees, not to a dense grid. Wide, heavy kernels are refined first; the
+   refinement stops at `budget_s`.
+3. Every measurement exports a micro-model through the deployment's exporter and times it with
+   the device's runner (edgeprune.latency.measure), then is written to the table atomically: a
+   killed build loses at most the measurement in flight, and a re-run skips what is there.
+4. Calibration: the model and a uniformly pruned variant are measured end to end; the
+   predictor's overhead and scale are fitted to them and stored with the model's record.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from edgeprune.devices.runner import BenchSettings
+from edgeprune.errors import EdgepruneError, TableError
+from edgeprune.latency.kernels import Kernel, KernelGraph, extract_kernels
+from edgeprune.latency.table import LatencyTable, build_lock, default_table_path, library_versions, load_table
+
+log = logging.getLogger(__name__)
+
+# quick but stable timing for micro-models (each is one kernel: sub-millisecond)
+MICRO_SETTINGS = dict(warmup=3, min_runs=10, max_runs=200, max_seconds=0.6, rel_tol=0.02)
+E2E_SETTINGS = dict(warmup=3, min_runs=10, max_runs=200, max_seconds=3.0, rel_tol=0.01)
+
+
+@dataclass
+class BuildReport:
+    table: LatencyTable
+    path: Path
+    model_key: str
+    kernels: int
+    families: int
+    measured: int            # micro-model measurements taken by this run
+    reused: int              # found in the table already
+    seconds: float
+    calibration: dict = field(default_factory=dict)
+    validation: list[dict] = field(default_factory=list)
+    budget_hit: bool = False
+
+    def to_json(self) -> dict:
+        return {"table": str(self.path), "model_key": self.model_key, "kernels": self.kernels,
+                "families": self.families, "measured": self.measured, "reused": self.reused,
+                "seconds": round(self.seconds, 2), "budget_hit": self.budget_hit, "calibration": self.calibration,
+                "validation": self.validation}
+
+
+class _Measurer:
+    """Measure one kernel family at (cin, cout), through the table (skip if there, save after)."""
+
+    def __init__(self, table: LatencyTable, runner, runtime: str, precision: str, threads: int | None,
+                 on_measure=None):
+        self.table, self.runner, self.runtime, self.precision = table, runner, runtime, precision
+        self.settings = BenchSettings(threads=threads, **MICRO_SETTINGS)
+        self.measured = self.reused = 0
+        self.on_measure = on_measure
+
+    def call_cost(self) -> float:
+        """The runner's per-inference cost (bind inputs, run an empty-ish graph, fetch outputs)."""
+        if self.table.data.get("call_ms") is not None:
+            return self.table.call_ms
+        import torch
+
+        r = self._time(torch.nn.ReLU().eval(), _specs([(1, 8)]))
+        self.table.data["call_ms"] = round(r, 6)
+        self.table.save()
+        return r
+
+    def _time(self, module, specs) -> float:
+        from edgeprune.latency.measure import measure_module
+
+        res = measure_module(module, specs, device=self.runner, runtime=self.runtime, precision=self.precision,
+                             settings=self.settings)
+        self._last_runs = res.timing.runs
+        return float(res.timing.p50_ms)
+
+    def point(self, k: Kernel, cin: int, cout: int) -> float:
+        key = k.family_key()
+        have = self.table.lookup_point(key, cin, cout)
+        if have is not None:
+            self.reused += 1
+            return have
+        from edgeprune.latency.micro import build_micro
+
+        if k.dims == 0:
+            module, specs = _fixed_module(k)
+        else:
+            module, specs = build_micro(k.spec, cin, cout)
+        raw = self._time(module, specs)
+        ms = max(raw - self.table.call_ms, 1e-4)
+        self.table.add_point(key, k.spec, k.dims, cin, cout, ms, self._last_runs)
+        self.table.save()
+        self.measured += 1
+        if self.on_measure:
+            self.on_measure(k, cin, cout, ms)
+        return ms
+
+
+def _specs(shapes):
+    from edgeprune.models.inputs import InputSpec
+
+    return tuple(InputSpec(tuple(s)) for s in shapes)
+
+
+_FIXED_MODULES: dict[str, object] = {}
+
+
+def _fixed_module(k: Kernel):
+    mod = _FIXED_MODULES.get(k.name)
+    if mod is None:
+        raise TableError(f"kernel {k.name} ({k.spec['module']['type']}) can only be measured from its model")
+    return mod, _specs(k.spec["shapes"])
+
+
+def build_table(module, input_specs: Sequence, *, device: str = "host", runtime: str = "onnxruntime",
+                precision: str = "fp32", threads: int | None = None, out: str | Path | None = None,
+                granularity: int = 8, validate: int = 0, force: bool = False, budget_s: float = 600.0,
+                tol: float = 0.06, calibrate: bool = True, model_name: str = "model", seed: int = 0,
+                progress: bool = True) -> BuildReport:
+    """Measure what `module` needs into the table at `out` (default profiles/<device>/<runtime>-<precision>.json).
+
+    Resumes an existing table for the same fingerprint; refuses a foreign one unless `force`.
+    Returns a BuildReport (with `validation` rows when `validate` > 0).
+    """
+    from edgeprune.devices.descriptor import load_device
+    from edgeprune.devices.runner import get_runner
+    from edgeprune.progress import console
+
+    if granularity < 1:
+        raise TableError(f"granularity must be >= 1 (got {granularity})")
+    dev = load_device(device) if isinstance(device, str) else device
+    dev.require_runtime(runtime)
+    threads = threads or dev.threads
+    path = Path(out) if out else default_table_path(dev.name, runtime, precision)
+    t0 = time.perf_counter()
+    graph = extract_kernels(module, input_specs)
+    runner = get_runner(dev)
+    try:
+        fp = {**runner.fingerprint(runtime, threads), "libraries": library_versions(runtime)}
+        with build_lock(path):
+            if path.exists():
+                table = load_table(path, force=force, fingerprint=fp)
+                if table.meta["runtime"] != runtime or table.meta["precision"] != precision:
+                    raise TableError(f"{path} is a {table.meta['runtime']}/{table.meta['precision']} table; give "
+                                     f"another --out for {runtime}/{precision}")
+                granularity = int(table.meta.get("granularity") or granularity)
+            else:
+                table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
+                                         fingerprint=fp, granularity=granularity, path=path)
+                table.save()
+            for name, m in module.named_modules():
+                _FIXED_MODULES[name] = m
+            meas = _Measurer(table, runner, runtime, precision, threads)
+            c = console()
+            with _Progress(c, progress) as bar:
+                meas.on_measure = bar.advance
+                bar.status("runner call cost")
+                meas.call_cost()
+                budget_hit = _measure_model(graph, meas, granularity, tol, t0 + budget_s, bar)
+            _FIXED_MODULES.clear()
+            record = table.models.setdefault(graph.structure_key, {})
+            record.update(name=model_name, input=",".join(str(s) for s in input_specs), kernels=len(graph.kernels),
+                          anchors={k.name: [k.cin, k.cout] for k in graph.kernels if k.dims == 2})
+            record.setdefault("measurements", 0)
+            record["measurements"] += meas.measured
+            record["table_build_s"] = round(record.get("table_build_s", 0.0) + time.perf_counter() - t0, 2)
+            table.save()
+            report = BuildReport(table, path, graph.structure_key, len(graph.kernels),
+                                 len({k.family_key() for k in graph.kernels}), meas.measured, meas.reused, 0.0,
+                                 budget_hit=budget_hit)
+            if calibrate:
+                report.calibration = calibrate_model(module, input_specs, graph, table, runner, runtime, precision,
+                                                     threads, granularity)
+            if validate:
+                from edgeprune.latency.validate import validate_predictor
+
+                report.validation = validate_predictor(module, input_specs, table, n=validate, runner=runner,
+                                                       granularity=granularity, seed=seed)
+            report.seconds = time.perf_counter() - t0
+            return report
+    finally:
+        runner.close()
+
+
+class _Progress:
+    """A rich progress line: measurements taken so far and the kernel being measured."""
+
+    def __init__(self, console, enabled: bool):
+        self.console, self.enabled, self.p, self.n = console, enabled and console.is_terminal, None, 0
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.p = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                              console=self.console, transient=True)
+            self.p.__enter__()
+            self.task = self.p.add_task("profiling", total=None)
+        return self
+
+    def status(self, text: str):
+        if self.p:
+            self.p.update(self.task, description=f"[{self.n} measured] {text}")
+
+    def advance(self, k, cin, cout, ms):
+        self.n += 1
+        self.status(f"{k.op} {cin}->{cout}: {ms:.3f} ms")
+
+    def __exit__(self, *exc):
+        if self.p:
+            self.p.__exit__(*exc)
+
+
+def _grid(lo: int, hi: int, step: int) -> int | None:
+    """A multiple of `step` strictly between lo and hi, closest to their middle."""
+    mid = (lo + hi) / 2
+    cand = int(round(mid / step)) * step
+    for c in (cand, cand + step, cand - step):
+        if lo < c < hi:
+            return c
+    return None
+
+
+def _measure_model(graph: KernelGraph, meas: _Measurer, g: int, tol: float, deadline: float, bar) -> bool:
+    """Anchors for every kernel, then adaptive sweeps by importance until `deadline`. True if cut short."""
+    # 1. anchors (the table must answer for every kernel of the model)
+    anchors: dict[tuple, dict] = {}
+    for k in graph.kernels:
+        if k.dims == 0:
+            meas.point(k, 0, 0)
+            continue
+        key = (k.family_key(), k.cin, k.cout)
+        if key not in anchors:
+            bar.status(f"anchor {k.describe()}")
+            ms = meas.point(k, k.cin, k.cout)
+            if k.dims == 2:
+                meas.table.add_anchor(k.family_key(), k.cin, k.cout)
+            anchors[key] = {"kernel": k, "ms": ms, "count": 0}
+        anchors[key]["count"] += 1
+    meas.table.save()
+    # 2. adaptive sweeps along each free width, heaviest kernels first
+    heap: list = []
+    order = iter(range(1 << 30))
+    for (fam, ci, co), a in anchors.items():
+        k = a["kernel"]
+        if not _can_vary(graph, k):
+            continue
+        weight = a["ms"] * a["count"]
+        step = k.spec.get("group_width", g) if k.op == "gconv" else g
+        axes = [("out", co)] if k.dims == 1 else [("out", co), ("in", ci)]
+        for axis, full in axes:
+            heapq.heappush(heap, (-weight, next(order), axis, 0, full, 0.0, a["ms"], k, step, ci, co))
+    cut = False
+    while heap:
+        if time.perf_counter() > deadline:
+            cut = True
+            break
+        negw, _, axis, lo, hi, ylo, yhi, k, step, ci, co = heapq.heappop(heap)
+        x = _grid(lo, hi, step)
+        if x is None:
+            continue
+        bar.status(f"sweep {k.name} {axis} {x}")
+        if k.dims == 1:
+            y = meas.point(k, x, x)
+        elif axis == "out":
+            y = meas.point(k, ci, x)
+        else:
+            y = meas.point(k, x, co)
+        guess = ylo + (yhi - ylo) * (x - lo) / (hi - lo)
+        err = abs(y - guess) / max(y, 1e-3)
+        if err > tol:
+            w = -negw
+            heapq.heappush(heap, (-w * (x - lo) / max(hi, 1) * (1 + err), next(order), axis, lo, x, ylo, y, k, step, ci, co))
+            heapq.heappush(heap, (-w * (hi - x) / max(hi, 1) * (1 + err), next(order), axis, x, hi, y, yhi, k, step,
+                                  ci, co))
+    return cut
+
+
+def _can_vary(graph: KernelGraph, k: Kernel) -> bool:
+    """Whether pruning can change this kernel's widths (fixed ones need only their anchor)."""
+    syms = k.cin_expr.symbols() + k.cout_expr.symbols()
+    return any(graph.group_of[s] not in graph.fixed_groups for s in syms)
+
+
+def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable, runner, runtime: str,
+                    precision: str, threads: int | None, granularity: int) -> dict:
+    """Fit overhead_ms and scale from end-to-end timings of the model and a uniformly pruned variant."""
+    from edgeprune.latency.measure import measure_module
+    from edgeprune.latency.predictor import LatencyModel
+    from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
+
+    settings = BenchSettings(threads=threads, **E2E_SETTINGS)
+    record = table.models[graph.structure_key]
+    raw = LatencyModel.from_graph(graph, table)
+    raw.overhead_ms, raw.scale = 0.0, 1.0
+    s0 = raw.predict()
+    t0 = measure_module(module, input_specs, device=runner, runtime=runtime, precision=precision,
+                        settings=settings).timing.p50_ms
+    cal = {"measured_ms": [t0], "kernel_sum_ms": [s0]}
+    overhead, scale = t0 - s0, 1.0
+    ratios = group_ratios(graph, ratio=0.5)
+    if ratios:
+        try:
+            variant = prune_variant(module, input_specs, ratios, list(ratios), granularity)
+            plan = {n: c for n, c in out_channels(variant).items() if n in raw.channels()}
+            s1 = raw.predict(plan)
+            t1 = measure_module(variant, input_specs, device=runner, runtime=runtime, precision=precision,
+                                settings=settings).timing.p50_ms
+            cal["measured_ms"].append(t1)
+            cal["kernel_sum_ms"].append(s1)
+            if abs(s0 - s1) > 0.05 * s0:
+                scale = min(max((t0 - t1) / (s0 - s1), 0.5), 2.0)
+                overhead = t0 - scale * s0
+        except EdgepruneError as e:
+            cal["note"] = f"no pruned variant ({e}); overhead only"
+    record.update(overhead_ms=round(overhead, 6), scale=round(scale, 6), calibration=cal)
+    table.save()
+    return {"overhead_ms": overhead, "scale": scale, **cal}

@@ -1,0 +1,272 @@
+"""Predict a model's end-to-end latency, and that of any pruned configuration of it, from a table.
+
+    latency = overhead_ms + scale * sum(kernel latencies)
+
+Each kernel's latency at (cin, cout) comes from its family's measured curves. A conv/linear
+family is measured along two lines through an anchor (cin0, cout0): A(cout) at cin0 and B(cin)
+at cout0, and answered as A(cout) * B(cin) / A(cout0) (latency is separable in the two widths
+once the runner's per-call cost is removed). One-width kernels (depthwise conv, pooling,
+elementwise, concat...) have one curve. Between two measured counts one grid step apart the
+curve is a step (kernels work in tiles: 37 channels cost what 40 cost); over wider, verified
+intervals it is linear. Curves are tabulated per integer count when the model is built, so a
+prediction is a handful of numpy gathers: tens of thousands of queries per second.
+
+overhead_ms and scale are calibrated per model by `edgeprune profile` from end-to-end
+measurements of the model and a uniformly pruned variant (in-graph kernels run a little faster
+or slower than alone; the runtime has fixed per-inference work).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from edgeprune.errors import PruningError, TableError
+from edgeprune.latency.kernels import KernelGraph, extract_kernels
+from edgeprune.latency.table import LatencyTable
+
+log = logging.getLogger(__name__)
+
+
+def curve(xs: Sequence[int], ys: Sequence[float], n: int, step: int) -> np.ndarray:
+    """Latency at every integer count 0..n from measured (x, y): steps across one-grid gaps, else linear."""
+    pts = sorted({int(x): float(y) for x, y in zip(xs, ys)}.items())
+    out = np.zeros(n + 1)
+    prev_x, prev_y = 0, 0.0
+    idx = np.arange(n + 1)
+    for x, y in pts:
+        lo, hi = prev_x, min(x, n)
+        if hi > lo:
+            seg = idx[lo + 1:hi + 1]
+            if x - prev_x <= step and prev_x > 0:
+                out[lo + 1:hi + 1] = y
+            else:
+                out[lo + 1:hi + 1] = prev_y + (y - prev_y) * (seg - prev_x) / (x - prev_x)
+        prev_x, prev_y = x, y
+        if x >= n:
+            break
+    if prev_x < n:  # beyond the last measurement: proportional (only reached for widths never profiled)
+        seg = idx[prev_x + 1:]
+        out[prev_x + 1:] = prev_y * seg / max(prev_x, 1)
+    return out
+
+
+@dataclass
+class _Resolved:
+    anchor_in: int
+    anchor_out: int
+    a: np.ndarray   # latency along cout at anchor_in (2-D) or along the width (1-D)
+    b: np.ndarray   # latency along cin at anchor_out (2-D), [1.0] for 1-D
+    m: float        # latency at the anchor (2-D), 1.0 for 1-D
+
+
+class LatencyModel:
+    """Per-kernel lookup arrays for one model on one table; see the module docstring."""
+
+    def __init__(self, graph: KernelGraph, table: LatencyTable, resolved: list[_Resolved | None], record: dict | None):
+        self.graph, self.table, self.record = graph, table, record
+        self.kernels = graph.kernels
+        self.overhead_ms = float(record.get("overhead_ms", table.call_ms)) if record else table.call_ms
+        self.scale = float(record.get("scale", 1.0)) if record else 1.0
+        self._fixed_ms = 0.0
+        live = [i for i, r in enumerate(resolved) if r is not None and self.kernels[i].dims > 0]
+        for i, r in enumerate(resolved):
+            if r is not None and self.kernels[i].dims == 0:
+                self._fixed_ms += r.m
+        self._live = live
+        nsym = len(graph.symbols)
+        self._cin_mat = np.zeros((len(live), nsym))
+        self._cout_mat = np.zeros((len(live), nsym))
+        self._cin_c = np.zeros(len(live))
+        self._cout_c = np.zeros(len(live))
+        a_parts, b_parts, a_off, b_off, a_len, b_len, m = [], [], [], [], [], [], []
+        ao = bo = 0
+        for row, i in enumerate(live):
+            k, r = self.kernels[i], resolved[i]
+            for s, c in k.cin_expr.terms:
+                self._cin_mat[row, s] += c
+            for s, c in k.cout_expr.terms:
+                self._cout_mat[row, s] += c
+            self._cin_c[row], self._cout_c[row] = k.cin_expr.const, k.cout_expr.const
+            a_parts.append(r.a)
+            b_parts.append(r.b)
+            a_off.append(ao)
+            b_off.append(bo)
+            a_len.append(len(r.a) - 1)
+            b_len.append(len(r.b) - 1)
+            ao += len(r.a)
+            bo += len(r.b)
+            m.append(r.m)
+        self._a = np.concatenate(a_parts) if a_parts else np.zeros(1)
+        self._b = np.concatenate(b_parts) if b_parts else np.zeros(1)
+        self._a_off, self._b_off = np.array(a_off, dtype=np.int64), np.array(b_off, dtype=np.int64)
+        self._a_len, self._b_len = np.array(a_len, dtype=np.int64), np.array(b_len, dtype=np.int64)
+        self._m = np.array(m)
+        self._two_d = np.array([self.kernels[i].dims == 2 for i in live])
+        # symbol bookkeeping: plans name modules; coupled symbols share one width
+        self._sym_index = {n: i for i, n in enumerate(graph.symbols)}
+        self._orig = np.array(graph.sym_values, dtype=float)
+        self._groups = np.array(graph.group_of)
+        self._members: dict[int, list[int]] = {}
+        for i, g in enumerate(graph.group_of):
+            self._members.setdefault(g, []).append(i)
+        self._fixed_syms = {graph.symbols[i] for i, g in enumerate(graph.group_of) if g in graph.fixed_groups}
+        self._prunable = graph.prunable()
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, module, input_specs, table: LatencyTable) -> "LatencyModel":
+        graph = extract_kernels(module, input_specs)
+        return cls.from_graph(graph, table)
+
+    @classmethod
+    def from_graph(cls, graph: KernelGraph, table: LatencyTable, allow_missing: bool = False) -> "LatencyModel":
+        record = table.models.get(graph.structure_key)
+        anchors = (record or {}).get("anchors", {})
+        resolved = []
+        for k in graph.kernels:
+            try:
+                resolved.append(resolve_kernel(table, k, anchors.get(k.name)))
+            except TableError:
+                if not allow_missing:
+                    raise
+                resolved.append(None)
+        if record is None and not allow_missing:
+            log.warning("no calibration for this model in %s; overhead is the runner's call cost only "
+                        "(run `edgeprune profile` for this model to calibrate)", table.path)
+        return cls(graph, table, resolved, record)
+
+    # ------------------------------------------------------------ queries
+    def channels(self) -> dict[str, int]:
+        """Current out-channel count of every conv/linear whose width pruning can change."""
+        return dict(self._prunable)
+
+    def _sym_values(self, channels: Mapping[str, float] | None) -> np.ndarray:
+        vals = self._orig.copy()
+        if not channels:
+            return vals
+        unknown = [n for n in channels if n not in self._sym_index]
+        if unknown:
+            raise PruningError(f"unknown layer(s) {', '.join(unknown[:3])} in the channel plan; the prunable layers "
+                               f"are the keys of LatencyModel.channels() (e.g. {next(iter(self._prunable), '-')})")
+        for g, members in self._members.items():
+            for s in members:
+                name = self.graph.symbols[s]
+                if name in channels:
+                    v = channels[name]
+                    if name in self._fixed_syms and int(round(float(v))) != int(self._orig[s]):
+                        raise PruningError(f"layer {name}'s width cannot change (it feeds a model output or a "
+                                           f"fixed-width op); leave it out of the channel plan")
+                    vals[members] = v
+                    break
+        return vals
+
+    def _widths(self, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cin = np.rint(self._cin_mat @ vals + self._cin_c).astype(np.int64)
+        cout = np.rint(self._cout_mat @ vals + self._cout_c).astype(np.int64)
+        return np.maximum(cin, 1), np.maximum(cout, 1)
+
+    def _kernel_ms(self, channels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cin, cout = self._widths(self._sym_values(channels))
+        a = self._a[self._a_off + np.minimum(cout, self._a_len)]
+        b_idx = np.where(self._two_d, np.minimum(cin, self._b_len), 0)
+        b = self._b[self._b_off + b_idx]
+        return a * b / self._m, cin, cout
+
+    def predict(self, channels: Mapping[str, int] | None = None) -> float:
+        """End-to-end latency (ms) of the model, or of the pruned configuration `channels`."""
+        ms, _, _ = self._kernel_ms(channels)
+        return float(self.overhead_ms + self.scale * (ms.sum() + self._fixed_ms))
+
+    def predict_layers(self, channels: Mapping[str, int] | None = None) -> list[dict]:
+        ms, cin, cout = self._kernel_ms(channels)
+        rows = [{"name": self.kernels[i].name, "op": self.kernels[i].op, "cin": int(cin[r]), "cout": int(cout[r]),
+                 "ms": float(self.scale * ms[r])} for r, i in enumerate(self._live)]
+        return rows
+
+    def torch_predict(self, channels: Mapping[str, "object"]):
+        """Differentiable latency (ms) from real-valued channel counts (tensors), linear between integers."""
+        import torch
+
+        base = torch.tensor(self._sym_values(None), dtype=torch.float64)
+        vals = [base[i] for i in range(len(base))]
+        unknown = [n for n in channels if n not in self._sym_index]
+        if unknown:
+            raise PruningError(f"unknown layer(s) {', '.join(unknown[:3])} in the channel plan")
+        for members in self._members.values():
+            for s in members:
+                name = self.graph.symbols[s]
+                if name in channels:
+                    v = torch.as_tensor(channels[name], dtype=torch.float64)
+                    for t in members:
+                        vals[t] = v
+                    break
+        v = torch.stack(vals) if vals else torch.zeros(0, dtype=torch.float64)
+        cin = torch.as_tensor(self._cin_mat) @ v + torch.as_tensor(self._cin_c)
+        cout = torch.as_tensor(self._cout_mat) @ v + torch.as_tensor(self._cout_c)
+        a = _interp(torch.as_tensor(self._a), torch.as_tensor(self._a_off), torch.as_tensor(self._a_len), cout)
+        b_full = _interp(torch.as_tensor(self._b), torch.as_tensor(self._b_off), torch.as_tensor(self._b_len), cin)
+        b = torch.where(torch.as_tensor(self._two_d), b_full, torch.ones_like(b_full))
+        total = (a * b / torch.as_tensor(self._m)).sum() + self._fixed_ms
+        return self.overhead_ms + self.scale * total
+
+    def steps(self, name: str) -> list[int]:
+        """Out-channel counts of module `name` at which its measured latency steps up (>= 3%)."""
+        idx = [r for r, i in enumerate(self._live) if self.kernels[i].name == name]
+        if not idx:
+            raise PruningError(f"no kernel named {name}; use a key of LatencyModel.channels()")
+        r = idx[0]
+        a = self._a[self._a_off[r]:self._a_off[r] + self._a_len[r] + 1]
+        jumps = [c for c in range(2, len(a)) if a[c] > a[c - 1] * 1.03 and a[c - 1] > 0 and
+                 (c + 1 >= len(a) or a[c + 1] <= a[c] * 1.001)]
+        return jumps
+
+
+def _interp(flat, off, length, x):
+    import torch
+
+    xc = torch.clamp(x, min=1.0)
+    xc = torch.minimum(xc, length.to(xc.dtype))
+    lo = torch.floor(xc).to(torch.int64)
+    hi = torch.minimum(lo + 1, length)
+    frac = xc - lo.to(xc.dtype)
+    return flat[off + lo] * (1 - frac) + flat[off + hi] * frac
+
+
+def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = None) -> _Resolved:
+    """The curves that answer for `kernel` (anchored at `anchor`, else the smallest anchor covering it)."""
+    key = kernel.family_key()
+    entry = table.entries.get(key)
+    g = int(table.meta.get("granularity") or 8)
+    if entry is None or not entry["points"]:
+        raise TableError(f"{table.path}: no measurement for kernel {kernel.describe()}; run `edgeprune profile` "
+                         "for this model (same --input, device, runtime and precision) to add it")
+    pts = entry["points"]
+    if kernel.dims == 0:
+        return _Resolved(0, 0, np.zeros(1), np.ones(1), float(pts[0][2]))
+    if kernel.dims == 1:
+        xs, ys = [p[0] for p in pts], [p[2] for p in pts]
+        top = max(xs)
+        if top < kernel.cout:
+            raise TableError(f"{table.path}: kernel {kernel.describe()} was measured up to {top} channels only; "
+                             "run `edgeprune profile` for this model to extend it")
+        n = max(top, kernel.cout)
+        return _Resolved(0, 0, curve(xs, ys, n, g), np.ones(1), 1.0)
+    anchors = [tuple(a) for a in entry.get("anchors", [])]
+    if anchor is not None and tuple(anchor) in anchors:
+        ci0, co0 = anchor
+    else:
+        cover = [a for a in anchors if a[0] >= kernel.cin and a[1] >= kernel.cout]
+        if not cover:
+            raise TableError(f"{table.path}: no measurement covers kernel {kernel.describe()}; run `edgeprune "
+                             "profile` for this model to add it")
+        ci0, co0 = min(cover, key=lambda a: (a[0] * a[1], a))
+    along_out = [(p[1], p[2]) for p in pts if p[0] == ci0]
+    along_in = [(p[0], p[2]) for p in pts if p[1] == co0]
+    m = next(p[2] for p in pts if p[0] == ci0 and p[1] == co0)
+    a = curve([x for x, _ in along_out], [y for _, y in along_out], co0, g)
+    b = curve([x for x, _ in along_in], [y for _, y in along_in], ci0, g)
+    return _Resolved(ci0, co0, a, b, max(m, 1e-9))
