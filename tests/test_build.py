@@ -78,4 +78,28 @@ def test_default_build_file_is_valid():
 def test_describe_lists_every_stage():
     r = CliRunner().invoke(cli, ["build", "--describe"])
     assert r.exit_code == 0
-    assert set(json.loads(r.output)) == {"info", "prune", "export", "bench"}
+    assert set(json.loads(r.output)) == {"info", "profile", "prune", "export", "bench"}
+
+
+def test_prune_without_a_table_names_the_fix(tmp_path, tiny_model_file):
+    cfg = load_build_config(_cfg(tmp_path, BASE.format(spec=f"{tiny_model_file}:build")
+                                 + '[[stages]]\ntype = "prune"\nspeedup = 2.0\n'))
+    res = run_build(cfg, tmp_path / "out")
+    assert res.failed_stage == "01-prune"
+    m = json.loads((tmp_path / "out" / "build.json").read_text())
+    assert "profile stage before it" in m["stages"][0]["error"]
+
+
+def test_profile_stage_hands_its_table_to_later_stages(tmp_path, tiny_model_file):
+    cfg = load_build_config(_cfg(tmp_path, BASE.format(spec=f"{tiny_model_file}:build")
+                                 + '[[stages]]\ntype = "profile"\nbudget_s = 60\n'))
+    out = tmp_path / "out"
+    assert run_build(cfg, out).failed_stage is None
+    stage = json.loads((out / "build.json").read_text())["stages"][0]
+    table = out / "01-profile" / "onnxruntime-fp32.json"
+    assert stage["summary"]["table"] == str(table) and stage["context"]["table"] == str(table)
+    from edgeprune.latency import LatencyModel, load_table
+    from edgeprune.models import load_model, parse_inputs
+
+    module = load_model(f"{tiny_model_file}:build").module
+    assert LatencyModel.build(module, parse_inputs("1x3x16x16"), load_table(table)).predict() > 0

@@ -88,7 +88,7 @@ def run_build(config: BuildConfig, out: str | Path, *, resume: bool = False) -> 
 
 
 def _context(ctx: BuildContext) -> dict:
-    return {"model_spec": ctx.model_spec, "weights": ctx.weights, "artifacts": list(ctx.artifacts)}
+    return {"model_spec": ctx.model_spec, "weights": ctx.weights, "artifacts": list(ctx.artifacts), "table": ctx.table}
 
 
 def _restore(ctx: BuildContext, old: dict) -> None:
@@ -96,3 +96,4 @@ def _restore(ctx: BuildContext, old: dict) -> None:
     ctx.model_spec = c.get("model_spec", ctx.model_spec)
     ctx.weights = c.get("weights", ctx.weights)
     ctx.artifacts = list(c.get("artifacts", ctx.artifacts))
+    ctx.table = c.get("table", ctx.table)

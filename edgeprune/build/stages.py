@@ -23,6 +23,7 @@ class BuildContext:
     input_text: str | None
     weights: str | None
     artifacts: list[dict] = field(default_factory=list)
+    table: str | None = None  # the latency table an earlier profile stage built
 
     def load(self):
         from edgeprune.cli.common import load_with_inputs
@@ -53,6 +54,34 @@ class InfoStage(_Stage):
 
 
 @dataclass(frozen=True)
+class ProfileStage(_Stage):
+    """Build (or resume) the latency table of the current model on a device; later prune stages use it."""
+
+    type: ClassVar[str] = "profile"
+    device: str = "host"
+    runtime: str = "onnxruntime"
+    precision: str = "fp32"
+    threads: int | None = None
+    granularity: int = 8
+    budget_s: float = 600.0
+    validate: int = 0
+    table: str | None = None  # where to keep the table (default: inside this stage's output folder)
+    name: str | None = None
+
+    def run(self, ctx: BuildContext, out: Path) -> dict:
+        from edgeprune.latency import build_table
+
+        loaded, specs = ctx.load()
+        path = Path(self.table) if self.table else out / f"{self.runtime}-{self.precision}.json"
+        out.mkdir(parents=True, exist_ok=True)
+        report = build_table(loaded.module, specs, device=self.device, runtime=self.runtime, precision=self.precision,
+                             threads=self.threads, out=path, granularity=self.granularity, budget_s=self.budget_s,
+                             validate=self.validate, model_name=ctx.model_spec, progress=True)
+        ctx.table = str(path)
+        return {"table": str(path), **report.to_json()}
+
+
+@dataclass(frozen=True)
 class PruneStage(_Stage):
     """Prune the current model against a latency table; later stages use the pruned model."""
 
@@ -67,16 +96,17 @@ class PruneStage(_Stage):
     name: str | None = None
 
     def __post_init__(self):
-        if not self.table:
-            raise ConfigError("prune needs 'table' (a latency table built with edgeprune profile)")
         if (self.target_latency_ms is None) == (self.speedup is None):
             raise ConfigError("prune needs exactly one of 'target_latency_ms' or 'speedup'")
 
     def run(self, ctx: BuildContext, out: Path) -> dict:
+        table = self.table or ctx.table
+        if not table:
+            raise ConfigError("prune needs 'table' (a latency table built with edgeprune profile) or a profile stage before it")
         from edgeprune.pruning import prune_model_spec
 
         result = prune_model_spec(
-            ctx.model_spec, input_text=ctx.input_text, weights=ctx.weights, table=self.table,
+            ctx.model_spec, input_text=ctx.input_text, weights=ctx.weights, table=table,
             method=self.method, target_latency_ms=self.target_latency_ms, speedup=self.speedup,
             data=self.data, epochs=self.epochs, ignore=self.ignore, out=out,
         )
@@ -150,7 +180,7 @@ class BenchStage(_Stage):
         return {"device": device.name, "results": rows}
 
 
-STAGES: dict[str, type] = {cls.type: cls for cls in (InfoStage, PruneStage, ExportStage, BenchStage)}
+STAGES: dict[str, type] = {cls.type: cls for cls in (InfoStage, ProfileStage, PruneStage, ExportStage, BenchStage)}
 
 
 def describe_stages() -> dict[str, Any]:
