@@ -22,6 +22,15 @@ def write_report(out: Path, manifest: dict) -> None:
             lines += ["", f"**{s['label']} failed:** {s['error']}"]
         if s["type"] == "info" and summ:
             lines += ["", f"## {s['label']}", f"params {summ['params']:,}, MACs {summ['macs'] / 1e6:.2f} M"]
+        if s["type"] == "profile" and summ:
+            lines += ["", f"## {s['label']}",
+                      f"table `{summ.get('table')}`: {summ.get('kernels')} kernels, {summ.get('measured')} new measurements "
+                      f"({summ.get('reused')} reused) in {summ.get('seconds', 0):.0f} s"
+                      + (" — time budget hit, some kernels sampled coarsely" if summ.get("budget_hit") else "")]
+            for v in summ.get("validation") or []:
+                if isinstance(v, dict) and "predicted_ms" in v and "measured_ms" in v:
+                    lines.append(f"- {v.get('variant', 'variant')}: predicted {v['predicted_ms']:.3f} ms, measured "
+                                 f"{v['measured_ms']:.3f} ms ({v.get('error_pct', 0):+.1f}%)")
         if s["type"] == "prune" and summ:
             lines += ["", f"## {s['label']}"] + [f"- {k}: {v}" for k, v in summ.items() if not isinstance(v, (dict, list))]
         if s["type"] == "export" and summ:
