@@ -242,7 +242,7 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
     entry = table.entries.get(key)
     g = int(table.meta.get("granularity") or 8)
     if entry is None or not entry["points"]:
-        raise TableError(f"{table.path}: no measurement for kernel {kernel.describe()}; run `edgeprune profile` "
+        raise TableError(f"{table.path or 'latency table'}: no measurement for kernel {kernel.describe()}; run `edgeprune profile` "
                          "for this model (same --input, device, runtime and precision) to add it")
     pts = entry["points"]
     if kernel.dims == 0:
@@ -251,7 +251,7 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
         xs, ys = [p[0] for p in pts], [p[2] for p in pts]
         top = max(xs)
         if top < kernel.cout:
-            raise TableError(f"{table.path}: kernel {kernel.describe()} was measured up to {top} channels only; "
+            raise TableError(f"{table.path or 'latency table'}: kernel {kernel.describe()} was measured up to {top} channels only; "
                              "run `edgeprune profile` for this model to extend it")
         n = max(top, kernel.cout)
         return _Resolved(0, 0, curve(xs, ys, n, g), np.ones(1), 1.0)
@@ -261,7 +261,7 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
     else:
         cover = [a for a in anchors if a[0] >= kernel.cin and a[1] >= kernel.cout]
         if not cover:
-            raise TableError(f"{table.path}: no measurement covers kernel {kernel.describe()}; run `edgeprune "
+            raise TableError(f"{table.path or 'latency table'}: no measurement covers kernel {kernel.describe()}; run `edgeprune "
                              "profile` for this model to add it")
         ci0, co0 = min(cover, key=lambda a: (a[0] * a[1], a))
     along_out = [(p[1], p[2]) for p in pts if p[0] == ci0]

@@ -1,0 +1,221 @@
+"""Latency predictor fidelity: predicted vs measured end-to-end latency of random channel-pruned variants.
+
+For each torchvision architecture (untrained weights) x runtime (ONNX Runtime, ExecuTorch/XNNPACK;
+fp32, batch 1, 3xRESxRES, THREADS threads on the host):
+
+1. `build_table` profiles the model into one table per runtime (shared by all models, so kernel
+   families two models have in common are measured once), with a per-model time budget for
+   the adaptive sweeps, and calibrates the model's overhead/scale on the model and one uniformly
+   50%-pruned variant;
+2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to 8)
+   are measured end to end and compared with `LatencyModel.predict(plan)`.
+
+The unpruned model itself is not scored (the calibration was fitted on it). Every finished
+(model, runtime) is appended to bench/results/predictor_fidelity.jsonl, and the tables are
+written measurement by measurement, so a killed run resumes where it stopped.
+
+    flock /tmp/edgeprune-bench.lock nice -n 5 python bench/predictor_fidelity.py          # resumable
+    python bench/predictor_fidelity.py --report                                          # rebuild report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+JSONL = RESULTS / "predictor_fidelity.jsonl"
+TABLES = RESULTS / "predictor_fidelity_tables"
+RES = 96
+THREADS = 2
+VARIANTS = 5
+# 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
+MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5", "squeezenet1_1", "efficientnet_b0",
+          "regnet_x_400mf", "mobilenet_v3_large", "resnet34", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
+FAMILY = {"resnet": "ResNet", "mobilenet_v2": "MobileNetV2", "mobilenet_v3": "MobileNetV3", "mnasnet": "MnasNet",
+          "squeezenet": "SqueezeNet", "efficientnet": "EfficientNet", "regnet": "RegNet", "convnext": "ConvNeXt",
+          "shufflenet": "ShuffleNet"}
+RUNTIMES = ["onnxruntime", "executorch"]
+TOOLS = ("torch", "torchvision", "onnx", "onnxscript", "onnxruntime", "executorch", "torchao", "torch-pruning", "numpy")
+
+
+def family(model: str) -> str:
+    return next((v for k, v in FAMILY.items() if model.startswith(k)), model)
+
+
+def done_rows() -> dict[tuple[str, str], dict]:
+    rows = {}
+    if JSONL.exists():
+        for line in JSONL.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill: that cell reruns
+            rows[(r["model"], r["runtime"])] = r
+    return rows
+
+
+def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
+    import torchvision
+
+    from edgeprune.latency import build_table
+    from edgeprune.latency.validate import error_summary
+    from edgeprune.models.inputs import InputSpec
+
+    specs = (InputSpec((1, 3, RES, RES)),)
+    module = torchvision.models.get_model(model, weights=None).eval()
+    t0 = time.perf_counter()
+    report = build_table(module, specs, device="host", runtime=runtime, precision="fp32", threads=THREADS,
+                         out=TABLES / f"{runtime}-fp32.json", validate=variants + 1, budget_s=budget_s,
+                         model_name=model, progress=False)
+    rows = report.validation
+    scored = [r for r in rows if r["variant"] != "base"]
+    record = report.table.models[report.model_key]
+    return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
+            "kernels": report.kernels, "families": report.families, "measurements": report.measured,
+            "reused_points": report.reused, "table_build_s": record.get("table_build_s"),
+            "budget_hit": report.budget_hit, "total_s": round(time.perf_counter() - t0, 1),
+            "overhead_ms": record.get("overhead_ms"), "scale": record.get("scale"),
+            "calibration": report.calibration, "rows": rows, "summary": error_summary(scored)}
+
+
+def write_report() -> dict:
+    from edgeprune.files import atomic_write_json, atomic_write_text
+    from edgeprune.latency.validate import error_summary
+
+    rows = [r for r in done_rows().values() if "rows" in r]
+    failed = [r for r in done_rows().values() if "error" in r]
+    per_rt = {}
+    for rt in RUNTIMES:
+        mine = [r for r in rows if r["runtime"] == rt]
+        preds = [v for r in mine for v in r["rows"] if v["variant"] != "base"]
+        per_rt[rt] = {**error_summary(preds), "models": len(mine),
+                      "families": len({r["family"] for r in mine}),
+                      "measurements": sum(r["measurements"] for r in mine),
+                      "mean_table_build_s": round(statistics.fmean(r["table_build_s"] for r in mine), 1) if mine else None,
+                      "max_table_build_s": max((r["table_build_s"] for r in mine), default=None)}
+    versions = {}
+    for t in TOOLS:
+        try:
+            versions[t] = metadata.version(t)
+        except metadata.PackageNotFoundError:
+            versions[t] = "not installed"
+    from edgeprune.devices.fingerprint import cpu_model
+
+    out = {"benchmark": "predictor_fidelity", "input": f"1x3x{RES}x{RES}", "threads": THREADS,
+           "variants_per_model": VARIANTS, "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
+                                                      "system": platform.platform()},
+           "versions": versions, "per_runtime": per_rt, "models": rows, "failed": failed,
+           "complete": all((m, rt) in done_rows() for m in MODELS for rt in RUNTIMES)}
+    atomic_write_json(RESULTS / "predictor_fidelity.json", out)
+    lines = ["# Latency predictor fidelity", "",
+             f"{'Full' if out['complete'] else 'PARTIAL'} run: {len(rows)} (model, runtime) cells of "
+             f"{len(MODELS) * len(RUNTIMES)}. Input 1x3x{RES}x{RES}, fp32, {THREADS} threads, {out['machine']['cpu']} "
+             f"({out['machine']['cores']} cores, shared). {VARIANTS} random channel-pruned variants per model "
+             "(torch-pruning, 10-60% per coupled group, round_to 8); the unpruned model is not scored (calibrated on it).",
+             "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
+             "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for rt, s in per_rt.items():
+        if s.get("n"):
+            lines.append(f"| {rt} | {s['models']} | {s['families']} | {s['n']} | {s['within_10_pct']}% | "
+                         f"{s['within_5_pct']}% | {s['mean_abs_pct']}% | {s['max_abs_pct']}% | {s['measurements']} | "
+                         f"{s['mean_table_build_s']} | {s['max_table_build_s']} |")
+    lines += ["", "| model | runtime | kernels | measurements | table build (s) | base ms | errors of the variants (%) |",
+              "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        base = next((v["measured_ms"] for v in r["rows"] if v["variant"] == "base"), None)
+        errs = ", ".join(f"{v['error_pct']:+.1f}" for v in r["rows"] if v["variant"] != "base")
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['kernels']} | {r['measurements']} | {r['table_build_s']} | "
+                     f"{base} | {errs} |")
+    for r in failed:
+        lines.append(f"\nFAILED {r['model']} / {r['runtime']}: {r['error']}")
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    atomic_write_text(RESULTS / "predictor_fidelity.md", "\n".join(lines))
+    _plot(rows)
+    return out
+
+
+def _plot(rows) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(RUNTIMES), figsize=(5 * len(RUNTIMES), 4.5))
+    for ax, rt in zip(axes, RUNTIMES):
+        pts = [(v["measured_ms"], v["predicted_ms"]) for r in rows if r["runtime"] == rt for v in r["rows"]
+               if v["variant"] != "base"]
+        if not pts:
+            continue
+        xs, ys = zip(*pts)
+        hi = max(max(xs), max(ys)) * 1.1
+        ax.plot([0, hi], [0, hi], "k-", lw=0.8)
+        ax.fill_between([0, hi], [0, 0.9 * hi], [0, 1.1 * hi], color="g", alpha=0.12, label="±10%")
+        ax.scatter(xs, ys, s=12)
+        ax.set(xscale="log", yscale="log", xlabel="measured ms", ylabel="predicted ms", title=rt)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "predictor_fidelity.png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--runtimes", default=",".join(RUNTIMES))
+    ap.add_argument("--budget-s", type=float, default=40.0, help="adaptive-sweep time budget per model (s)")
+    ap.add_argument("--max-minutes", type=float, default=28.0, help="start no new cell after this")
+    ap.add_argument("--report", action="store_true", help="only rebuild the report from the JSONL")
+    ap.add_argument("--results", default=None, help="results directory (default bench/results)")
+    args = ap.parse_args()
+    if args.results:
+        global RESULTS, JSONL, TABLES
+        RESULTS = Path(args.results)
+        JSONL, TABLES = RESULTS / "predictor_fidelity.jsonl", RESULTS / "predictor_fidelity_tables"
+    os.environ.setdefault("EDGEPRUNE_QUIET", "1")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.report:
+        import logging
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        logging.disable(logging.WARNING)
+        start = time.time()
+        done = done_rows()
+        cells = [(m, rt) for rt in args.runtimes.split(",") for m in args.models.split(",")]
+        # interleave runtimes so a partial run covers both
+        cells = sorted(cells, key=lambda c: (args.models.split(",").index(c[0]), c[1]))
+        for model, rt in cells:
+            if (model, rt) in done:
+                continue
+            if time.time() - start > args.max_minutes * 60:
+                print(f"time budget reached; rerun to continue", file=sys.stderr)
+                break
+            print(f"[{time.strftime('%H:%M:%S')}] {model} / {rt}", file=sys.stderr, flush=True)
+            try:
+                row = run_cell(model, rt, args.budget_s, VARIANTS)
+            except Exception as e:  # keep going; the failure is reported
+                row = {"model": model, "family": family(model), "runtime": rt,
+                       "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
+                traceback.print_exc()
+            with open(JSONL, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            s = row.get("summary", {})
+            print(json.dumps({"model": model, "runtime": rt, **s, "measurements": row.get("measurements"),
+                              "table_build_s": row.get("table_build_s"), "error": row.get("error")}), flush=True)
+    out = write_report()
+    print(json.dumps(out["per_runtime"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

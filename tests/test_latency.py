@@ -1,0 +1,308 @@
+"""Latency tables and the predictor: file round trip, refusal of bad tables, kill/resume of a real
+build, graph-aware predictions for pruned configurations, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from edgeprune.cli.main import cli
+from edgeprune.errors import DeviceError, PruningError, TableError
+from edgeprune.latency import LatencyModel, LatencyTable, build_table, load_table
+from edgeprune.latency.kernels import extract_kernels
+from edgeprune.latency.table import library_versions
+from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
+from edgeprune.models.inputs import InputSpec
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = (InputSpec((1, 3, 12, 12)),)
+
+
+class SmallRes(nn.Module):
+    """Stem, one residual block with a 1x1 shortcut, a depthwise conv, global pool, classifier."""
+
+    def __init__(self, w=(16, 24)):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, w[0], 3, padding=1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU())
+        self.conv1 = nn.Conv2d(w[0], w[1], 3, padding=1)
+        self.conv2 = nn.Conv2d(w[1], w[1], 3, padding=1)
+        self.short = nn.Conv2d(w[0], w[1], 1)
+        self.dw = nn.Conv2d(w[1], w[1], 3, padding=1, groups=w[1])
+        self.fc = nn.Linear(w[1], 5)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.conv2(torch.relu(self.conv1(x))) + self.short(x)
+        y = torch.relu(self.dw(torch.relu(y)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(y, 1), 1))
+
+
+def small_model():
+    torch.manual_seed(0)
+    return SmallRes().eval()
+
+
+def synthetic_table(graph, path=None, g=8) -> LatencyTable:
+    """A table filled from a formula (no timing): anchors plus grid points on every axis."""
+    from edgeprune.devices.fingerprint import host_fingerprint
+
+    fp = {**host_fingerprint("onnxruntime", 2), "libraries": library_versions("onnxruntime")}
+    t = LatencyTable.new(device="host", runtime="onnxruntime", precision="fp32", threads=2, fingerprint=fp,
+                         granularity=g, path=path)
+    t.data["call_ms"] = 0.01
+
+    def ms(k, ci, co):  # tiles of 8 output channels, linear in input channels
+        return 0.001 + 1e-4 * (-(-co // 8) * 8) * max(ci, 1) * (1 + len(k.name) % 3) if k.dims == 2 else 2e-4 * ci
+
+    for k in graph.kernels:
+        key = k.family_key()
+        if k.dims == 0:
+            t.add_point(key, k.spec, 0, 0, 0, 0.05, 10)
+            continue
+        t.add_point(key, k.spec, k.dims, k.cin, k.cout, ms(k, k.cin, k.cout), 10)
+        if k.dims == 2:
+            t.add_anchor(key, k.cin, k.cout)
+        for c in range(g, k.cout, g):
+            t.add_point(key, k.spec, k.dims, k.cin if k.dims == 2 else c, c, ms(k, k.cin if k.dims == 2 else c, c), 10)
+        if k.dims == 2:
+            for c in range(g, k.cin, g):
+                t.add_point(key, k.spec, 2, c, k.cout, ms(k, c, k.cout), 10)
+    t.models[graph.structure_key] = {"name": "synthetic", "overhead_ms": 0.2, "scale": 1.1,
+                                     "anchors": {k.name: [k.cin, k.cout] for k in graph.kernels if k.dims == 2}}
+    return t
+
+
+# ---------------------------------------------------------------- file format
+def test_table_write_read_round_trip(tmp_path):
+    graph = extract_kernels(small_model(), SMALL)
+    path = tmp_path / "profiles" / "host" / "onnxruntime-fp32.json"
+    t = synthetic_table(graph, path)
+    t.save()
+    back = load_table(path)
+    assert back.data == json.loads(path.read_text())
+    assert back.meta["runtime"] == "onnxruntime" and back.meta["schema_version"] == 1
+    assert back.meta["fingerprint"]["threads"] == 2 and "torch" in back.meta["fingerprint"]["libraries"]
+    assert back.n_points() == t.n_points() > len(graph.kernels)
+    lm1 = LatencyModel.build(small_model(), SMALL, t)
+    lm2 = LatencyModel.build(small_model(), SMALL, back)
+    assert lm1.predict() == lm2.predict() > 0
+    assert not list(path.parent.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_corrupted_tables_are_refused(tmp_path):
+    graph = extract_kernels(small_model(), SMALL)
+    good = synthetic_table(graph, tmp_path / "t.json")
+    good.save()
+    text = (tmp_path / "t.json").read_text()
+    cases = {"truncated.json": text[: len(text) // 2], "garbage.json": "\x00\x01 not json",
+             "array.json": "[1, 2]", "version.json": text.replace('"schema_version": 1', '"schema_version": 99', 1),
+             "negative.json": json.dumps({**good.data, "entries": {"k": {"spec": {"op": "conv"}, "points": [[8, 8, -1]]}}})}
+    for name, body in cases.items():
+        p = tmp_path / name
+        p.write_text(body)
+        with pytest.raises(TableError) as e:
+            load_table(p)
+        msg = str(e.value)
+        assert str(p) in msg and "\n" not in msg and "edgeprune profile" in msg, msg
+        assert p.read_text() == body  # a refused file is left as it was
+    with pytest.raises(TableError, match="not found"):
+        load_table(tmp_path / "missing.json")
+
+
+def test_foreign_fingerprint_refused_unless_forced(tmp_path, caplog):
+    graph = extract_kernels(small_model(), SMALL)
+    t = synthetic_table(graph, tmp_path / "t.json")
+    t.meta["fingerprint"] = {**t.meta["fingerprint"], "cpu": "Some Other CPU", "threads": 4}
+    t.save()
+    with pytest.raises(TableError, match="another setup.*cpu"):
+        load_table(tmp_path / "t.json")
+    forced = load_table(tmp_path / "t.json", force=True)
+    assert forced.meta["fingerprint"]["cpu"] == "Some Other CPU"
+    assert "another setup" in caplog.text
+
+
+# ---------------------------------------------------------------- predictor
+def _plan_of(pruned, lm):
+    return {n: c for n, c in out_channels(pruned).items() if n in lm.channels()}
+
+
+@pytest.mark.parametrize("arch", ["small", "mobilenet_v3_small", "resnet18"])
+def test_pruned_configuration_equals_materialized_model(arch):
+    if arch == "small":
+        model, specs = small_model(), SMALL
+    else:
+        torchvision = pytest.importorskip("torchvision")
+        model, specs = torchvision.models.get_model(arch, weights=None).eval(), (InputSpec((1, 3, 64, 64)),)
+    graph = extract_kernels(model, specs)
+    table = synthetic_table(graph)
+    lm = LatencyModel.build(model, specs, table)
+    assert lm.overhead_ms == 0.2 and lm.scale == 1.1
+    for seed in range(2):
+        ratios = group_ratios(graph, random.Random(seed), low=0.2, high=0.6)
+        pruned = prune_variant(model, specs, ratios, list(ratios), round_to=8)
+        plan = _plan_of(pruned, lm)
+        assert any(plan[n] < c for n, c in lm.channels().items())
+        direct = LatencyModel.build(pruned, specs, table)
+        assert direct.predict() == pytest.approx(lm.predict(plan), rel=1e-12)
+        assert lm.predict(plan) < lm.predict()
+        # per-kernel widths agree too (graph-aware propagation = what the real smaller model has)
+        assert [(r["cin"], r["cout"]) for r in lm.predict_layers(plan)] == \
+               [(r["cin"], r["cout"]) for r in direct.predict_layers()]
+        # the differentiable form equals predict() at integer counts
+        tp = lm.torch_predict({n: torch.tensor(float(v)) for n, v in plan.items()})
+        assert float(tp) == pytest.approx(lm.predict(plan), rel=1e-9)
+
+
+def test_predictor_is_fast_graph_aware_and_checks_plans():
+    model = small_model()
+    graph = extract_kernels(model, SMALL)
+    lm = LatencyModel.build(model, SMALL, synthetic_table(graph))
+    ch = lm.channels()
+    # the residual couples conv2 and the shortcut: one width; the classifier output is fixed
+    assert {"stem.0", "conv2", "short", "conv1"} <= set(ch) and "fc" not in ch
+    rows = {r["name"]: r for r in lm.predict_layers({"conv2": 8})}
+    assert rows["conv2"]["cout"] == 8 and rows["short"]["cout"] == 8
+    assert rows["dw"]["cin"] == rows["dw"]["cout"] == 8 and rows["fc"]["cin"] == 8  # depthwise + flatten follow
+    rows = {r["name"]: r for r in lm.predict_layers({"stem.0": 8})}
+    assert rows["conv1"]["cin"] == rows["short"]["cin"] == 8 and rows["conv2"]["cout"] == 24
+    # staircase: 17..24 output channels cost the same (tiles of 8), 16 costs less
+    assert lm.predict({"conv1": 17}) == lm.predict({"conv1": 24}) > lm.predict({"conv1": 16})
+    assert 16 in lm.steps("conv1") or 17 in lm.steps("conv1")
+    x = torch.tensor(20.0, requires_grad=True)
+    lm.torch_predict({"conv1": x}).backward()
+    assert x.grad is not None and float(x.grad) >= 0
+    with pytest.raises(PruningError, match="unknown layer"):
+        lm.predict({"nope": 3})
+    with pytest.raises(PruningError, match="cannot change"):
+        lm.predict({"fc": 3})
+    t0, n = time.perf_counter(), 2000
+    for i in range(n):
+        lm.predict({"conv1": 8 + i % 16})
+    assert n / (time.perf_counter() - t0) > 1000
+
+
+def test_table_that_cannot_answer_names_the_kernel():
+    graph = extract_kernels(small_model(), SMALL)
+    table = synthetic_table(graph)
+    dw = next(k for k in graph.kernels if k.name == "dw")
+    del table.entries[dw.family_key()]
+    with pytest.raises(TableError, match="kernel dw .*edgeprune profile"):
+        LatencyModel.build(small_model(), SMALL, table)
+
+
+# ---------------------------------------------------------------- real builds
+_BUILD_SCRIPT = textwrap.dedent('''
+    import sys, torch
+    sys.path.insert(0, {tests!r})
+    from test_latency import small_model, SMALL
+    from edgeprune.latency import build_table
+    r = build_table(small_model(), SMALL, device="host", runtime="onnxruntime", precision="fp32", threads=1,
+                    out=sys.argv[1], budget_s=float(sys.argv[2]), calibrate=sys.argv[3] == "1", progress=False)
+    print("MEASURED", r.measured, "REUSED", r.reused)
+''')
+
+
+def _run_build(table: Path, budget: float, calibrate: bool):
+    return subprocess.Popen([sys.executable, "-c", _BUILD_SCRIPT.format(tests=str(REPO / "tests")), str(table),
+                             str(budget), "1" if calibrate else "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "EDGEPRUNE_QUIET": "1"}, start_new_session=True)
+
+
+def _points(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return {(k, p[0], p[1]): p[2] for k, e in data["entries"].items() for p in e["points"]}
+
+
+@pytest.mark.slow
+def test_build_killed_midway_then_resumed_without_loss(tmp_path):
+    table = tmp_path / "onnxruntime-fp32.json"
+    proc = _run_build(table, budget=60, calibrate=False)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if table.exists() and len(_points(table)) >= 4:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _points(table)  # parses: the file was never half-written
+    assert len(before) >= 4
+    proc = _run_build(table, budget=10, calibrate=True)
+    out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, err[-2000:]
+    after = _points(table)
+    assert all(after[k] == v for k, v in before.items())  # nothing measured before the kill was lost or redone
+    reused = int(out.split("REUSED")[1].split()[0])
+    assert reused >= len(before) - 1  # the call-cost probe is kept at the top level, not as a point
+    t = load_table(table)
+    lm = LatencyModel.build(small_model(), SMALL, t)
+    assert lm.record is not None and lm.predict() > 0
+    assert "calibration" in lm.record and len(lm.record["calibration"]["measured_ms"]) == 2
+
+
+@pytest.mark.slow
+def test_profile_and_predict_cli(tmp_path):
+    model_file = tmp_path / "m.py"
+    model_file.write_text(f"import sys\nsys.path.insert(0, {str(REPO / 'tests')!r})\n"
+                          "from test_latency import small_model as build\n")
+    table = tmp_path / "t.json"
+    r = CliRunner().invoke(cli, ["profile", f"{model_file}:build", "--input", "1x3x12x12", "--threads", "1",
+                                 "--out", str(table), "--budget", "0", "--validate", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["measured"] > 0 and len(data["validation"]) == 2 and data["validation_summary"]["n"] == 1
+    r = CliRunner().invoke(cli, ["predict", f"{model_file}:build", "--input", "1x3x12x12", "--table", str(table),
+                                 "--json", "--channels", '{"conv1": 8}'])
+    assert r.exit_code == 0, r.output
+    pred = json.loads(r.output)
+    assert pred["latency_ms"] > 0 and pred["calibrated"]
+    assert next(x for x in pred["layers"] if x["name"] == "conv1")["cout"] == 8
+    for args in (["predict", f"{model_file}:build", "--input", "1x3x12x12", "--table", str(tmp_path / "no.json")],
+                 ["predict", f"{model_file}:build", "--input", "1x3x12x12", "--table", str(table), "--channels", "{x"],
+                 ["profile", f"{model_file}:build", "--input", "1x3x12x12", "--device", str(tmp_path / "nodev.toml")]):
+        r = CliRunner().invoke(cli, args)
+        assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+
+
+# ---------------------------------------------------------------- device descriptors
+@pytest.mark.parametrize("body,problem", [
+    ('name = "x"\n[runtimes]\navailable = ["onnxruntime"]\ntypo = 1\n', "unknown key"),
+    ('name = "x"\n[connection]\ntransport = "carrier-pigeon"\n[runtimes]\navailable = ["onnxruntime"]\n',
+     "unknown transport"),
+    ('name = "x"\n[connection]\ntransport = "ssh"\n[runtimes]\navailable = ["onnxruntime"]\n', "needs 'host'"),
+    ('name = "x"\n', "needs 'available'"),
+    ('name = "x"\n[runtimes]\navailable = ["tflite-gpu"]\n', "unknown runtime"),
+    ('name = "x"\n[runtimes]\navailable = ["onnxruntime"]\n[compute]\nthreads = 0\n', "threads must be >= 1"),
+    ('name = "x"\n[runtimes\n', "invalid TOML"),
+])
+def test_descriptor_validation_errors(tmp_path, body, problem):
+    from edgeprune.devices.descriptor import load_device
+
+    p = tmp_path / "dev.toml"
+    p.write_text(body)
+    with pytest.raises(DeviceError, match=problem):
+        load_device(str(p))
+    # the profile command reports it as one line, before measuring anything
+    r = CliRunner().invoke(cli, ["profile", "torchvision:resnet18", "--input", "1x3x32x32", "--device", str(p),
+                                 "--out", str(tmp_path / "t.json")])
+    assert r.exit_code == 1 and r.output.startswith("Error: ") and problem.split("'")[0] in r.output, r.output
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_profile_refuses_runtime_the_device_lacks(tmp_path):
+    p = tmp_path / "dev.toml"
+    p.write_text('name = "board"\n[runtimes]\navailable = ["tensorrt"]\n')
+    with pytest.raises(DeviceError, match="no runtime 'onnxruntime'"):
+        build_table(small_model(), SMALL, device=str(p), runtime="onnxruntime", out=tmp_path / "t.json")
