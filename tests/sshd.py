@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -41,6 +42,23 @@ class Sshd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def drop_connections(self) -> list[int]:
+        """Kill the server side of every open connection (what a network drop looks like to the client)."""
+        killed = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:  # ppid: per-connection sshd processes
+                pid = int(stat.parent.name)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+        return killed
 
     def log(self) -> str:
         return (self.dir / "sshd.log").read_text(errors="replace") if (self.dir / "sshd.log").exists() else ""

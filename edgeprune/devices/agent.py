@@ -128,6 +128,8 @@ def runtime_info(trtexec: str | None = None) -> dict:
     out = {}
     for name, (module, dist) in RUNTIME_MODULES.items():
         present = importlib.util.find_spec(module) is not None
+        if name == "coreml" and sys.platform != "darwin":
+            present = False  # coremltools installs on Linux but predicts only on macOS
         if not present and name == "litert" and importlib.util.find_spec("tflite_runtime") is not None:
             module, dist, present = "tflite_runtime", "tflite-runtime", True
         ver = None

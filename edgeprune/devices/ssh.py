@@ -46,6 +46,10 @@ _DROPPED = ("Connection closed", "Connection reset", "Broken pipe", "mux_client"
 class ConnectionLost(DeviceError):
     """The ssh connection failed in a way a retry can fix."""
 
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
+
 
 class SshRunner:
     retries = 4
@@ -72,6 +76,7 @@ class SshRunner:
         self._root: str | None = None
         self._info: dict | None = None
         self._pushed: dict[str, str] = {}
+        self._connected = False
         self.events: list[dict] = []  # connection drops, resumes, re-runs: what happened, for tests and logs
 
     # --- ssh plumbing ------------------------------------------------------------------------
@@ -121,6 +126,7 @@ class SshRunner:
                               "raise [connection].command_timeout_s or check the device") from None
         if proc.returncode == 255:
             self._raise_ssh_error(proc.stderr.decode(errors="replace"))
+        self._connected = True
         return proc
 
     def _raise_ssh_error(self, stderr: str) -> None:
@@ -135,7 +141,7 @@ class SshRunner:
                               "key to the device's ~/.ssh/authorized_keys or fix [connection].identity_file/user")
         if any(s in stderr for s in _UNREACHABLE):
             raise ConnectionLost(f"device '{name}' is unreachable at {tgt} ({err}); check that it is on, the address "
-                                 "and port in its descriptor, and that sshd runs there")
+                                 "and port in its descriptor, and that sshd runs there", unreachable=True)
         raise ConnectionLost(f"ssh connection to '{name}' ({tgt}) failed or dropped ({err or 'no message'})")
 
     def _retrying(self, what: str, fn):
@@ -144,6 +150,8 @@ class SshRunner:
             try:
                 return fn()
             except ConnectionLost as e:
+                if e.unreachable and not self._connected and attempt >= 1:
+                    raise DeviceError(str(e)) from None  # never reached: one retry, not a long backoff
                 if attempt == self.retries:
                     raise DeviceError(f"{e} (gave up after {self.retries} retries while {what})") from None
                 delay = self.backoff_s * (2 ** attempt)

@@ -81,8 +81,9 @@ def parse_benchmark_model(text: str) -> ToolResult:
         raise DeviceError("benchmark_model printed no timing line ('count=... avg=...'); run it by hand on the "
                           "device to see why (wrong --graph path, unsupported op, missing delegate)")
     us = [None if g is None else float(g) / 1000.0 for g in stats.groups()[1:]]
-    _first, _curr, mn, _mx, avg, std, _p5, median, _p95 = us
-    timing = timing_from_summary(mean=avg, std=std, min_=mn, p50=median, runs=int(stats.group(1)))
+    _first, _curr, mn, mx, avg, std, _p5, median, p95 = us
+    # the tool prints p95 and max, not p90/p99: the nearest printed upper values stand in for them
+    timing = timing_from_summary(mean=avg, std=std, min_=mn, p50=median, p90=p95, p99=mx, runs=int(stats.group(1)))
     peak = None
     m = re.search(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({_NUM})", text)
     if m:
