@@ -256,3 +256,34 @@ def test_cli_bench_several_devices_in_parallel(sshd, artifacts, tmp_path):
     check = subprocess.run([sys.executable, "-m", "edgeprune.cli.main", "devices", "check", str(toml)],
                            capture_output=True, text=True, env=env, timeout=120)
     assert check.returncode == 0 and "reachable" in check.stdout and "onnxruntime" in check.stdout
+
+
+def test_measure_module_times_on_the_ssh_device(sshd, tmp_path):
+    """The path tables and the prune check use: export here, time on the remote runner."""
+    import torch
+    from torch import nn
+
+    from edgeprune.latency.measure import measure_module
+    from edgeprune.models.inputs import parse_inputs
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    result = measure_module(model, parse_inputs("1x3x16x16"), device=descriptor(sshd, tmp_path / "wd"),
+                            runtime="onnxruntime", settings=QUICK)
+    assert result.device == "loopback" and result.timing.p50_ms > 0
+    assert result.fingerprint["hostname"]  # reported by the agent on the device
+    assert not glob.glob(str(tmp_path / "wd" / "session-*"))
+
+
+def test_tensorrt_without_trtexec_is_a_clear_error(sshd, artifacts, tmp_path):
+    desc = parse_descriptor({"name": "fake-jetson", "connection": {
+        "transport": "ssh", "host": "127.0.0.1", "port": sshd.port, "user": sshd.user,
+        "identity_file": str(sshd.identity), "known_hosts": str(sshd.known_hosts), "workdir": str(tmp_path / "wd"),
+        "python": sys.executable, "trtexec": str(tmp_path / "no such dir" / "trtexec")},
+        "runtimes": {"available": ["tensorrt"]}}, "fake-jetson.toml")
+    runner = get_runner(desc)
+    try:
+        with pytest.raises(DeviceError, match=r"has no tensorrt .*install TensorRT/JetPack"):
+            runner.bench(artifacts["onnx"], "tensorrt", QUICK)
+    finally:
+        runner.close()
