@@ -1,7 +1,7 @@
 """Latency predictor fidelity: predicted vs measured end-to-end latency of random channel-pruned variants.
 
 For each torchvision architecture (untrained weights) x runtime (ONNX Runtime, ExecuTorch/XNNPACK;
-fp32, batch 1, 3xRESxRES, THREADS threads on the host):
+fp32, batch 1, 3x96x96, 1 thread on the host):
 
 1. `build_table` profiles the model into one table per runtime (shared by all models, so kernel
    families two models have in common are measured once), with a per-model time budget for
@@ -9,6 +9,10 @@ fp32, batch 1, 3xRESxRES, THREADS threads on the host):
    50%-pruned variant;
 2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to 8)
    are measured end to end and compared with `LatencyModel.predict(plan)`.
+
+Threads: 1. This machine has 2 cores shared with other jobs; with 2 threads every parallel
+region waits for a core whenever anything else runs (XNNPACK showed whole 8 ms scheduler
+quanta per inference), which measures the neighbours, not the predictor.
 
 The unpruned model itself is not scored (the calibration was fitted on it). Every finished
 (model, runtime) is appended to bench/results/predictor_fidelity.jsonl, and the tables are
@@ -36,7 +40,7 @@ RESULTS = ROOT / "bench" / "results"
 JSONL = RESULTS / "predictor_fidelity.jsonl"
 TABLES = RESULTS / "predictor_fidelity_tables"
 RES = 96
-THREADS = 2
+THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
 MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5", "squeezenet1_1", "efficientnet_b0",
