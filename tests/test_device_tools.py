@@ -97,7 +97,7 @@ def test_trtexec_agent_result_becomes_a_bench_result():
                             "runtimes": {"available": ["tensorrt"]}, "clocks": {"pinned": True}})
     raw = {"ok": True, "tool": "trtexec", "times": json.loads((FIX / "trtexec_times.reconstructed.json").read_text()),
            "profile": json.loads((FIX / "trtexec_profile.reconstructed.json").read_text()),
-           "stdout": (FIX / "trtexec_summary.reconstructed.txt").read_text(), "peak_memory_mb": 20.0,
+           "stdout": (FIX / "trtexec_summary.reconstructed.txt").read_text(), "process_peak_mb": 420.0, "baseline_mb": 400.0,
            "state_before": {"clocks": {"pinned": True}, "thermal": [{"zone": "gpu-thermal", "celsius": 45.0}]},
            "state_after": {"clocks": {"pinned": True}, "thermal": [{"zone": "gpu-thermal", "celsius": 58.5}]}}
     r = agent_result_to_bench(raw, dev, "m.onnx", "tensorrt", BenchSettings(per_layer=True), {"runtime": "tensorrt"})

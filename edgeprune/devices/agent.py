@@ -214,6 +214,27 @@ def _peak_rss_mb() -> float | None:
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 
 
+def _current_rss_mb() -> float | None:
+    for line in (_read("/proc/self/status") or "").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return _peak_rss_mb()  # no /proc (macOS): the peak so far is the best baseline available
+
+
+_PREIMPORT = {"onnxruntime": ("numpy", "onnxruntime"), "executorch": ("numpy", "torch", "executorch.extension.pybindings.portable_lib"),
+              "litert": ("numpy",), "coreml": ("numpy", "coremltools")}
+
+
+def _baseline_mb(runtime: str) -> float | None:
+    """RSS once the runtime's libraries are imported: peak minus this is what the model itself cost."""
+    for mod in _PREIMPORT.get(runtime, ()):
+        try:
+            __import__(mod)
+        except Exception:
+            break  # the bench reports the missing runtime properly
+    return _current_rss_mb()
+
+
 def _random_array(np, shape, dtype):
     rng = np.random.default_rng(0)
     dtype = np.dtype(dtype)
@@ -490,6 +511,7 @@ def cmd_bench(args) -> int:
     with open(pidfile, "w", encoding="utf-8") as f:
         f.write(str(os.getpid()))
     state_before = {"clocks": clock_state(), "thermal": thermal_state()}
+    baseline = _baseline_mb(args.runtime)
     t0 = time.time()
     try:
         if args.runtime not in BENCHES:
@@ -501,7 +523,8 @@ def cmd_bench(args) -> int:
     except AgentError as e:
         result = {"ok": False, "error": e.kind, "message": str(e), "exit_code": e.code}
     result.update({"agent_version": AGENT_VERSION, "pid": os.getpid(), "runtime": args.runtime,
-                   "threads": args.threads, "wall_s": round(time.time() - t0, 3), "peak_memory_mb": _peak_rss_mb(),
+                   "threads": args.threads, "wall_s": round(time.time() - t0, 3), "process_peak_mb": _peak_rss_mb(),
+                   "baseline_mb": baseline,
                    "state_before": state_before, "state_after": {"clocks": clock_state(), "thermal": thermal_state()}})
     _write_json_atomic(args.out, result)
     try:

@@ -79,7 +79,10 @@ def agent_result_to_bench(raw: dict, device: DeviceDescriptor, artifact: str, ru
         raise DeviceError(f"bench of {Path(artifact).name} on '{device.name}' failed: {msg}")
     per_layer: list[dict] = []
     notes = list(raw.get("notes", []))
-    peak = raw.get("peak_memory_mb")
+    peak = None
+    if raw.get("process_peak_mb") is not None:
+        # growth over the RSS with the runtime already imported: what loading + running the model cost
+        peak = max(raw["process_peak_mb"] - (raw.get("baseline_mb") or 0.0), 0.0)
     if runtime == "tensorrt":
         from edgeprune.devices.tools import parse_trtexec_output, parse_trtexec_profile, parse_trtexec_times
 
