@@ -69,7 +69,7 @@ def _print_rows(rows, per_layer: bool, top: int) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    c = Console()
+    c = Console(width=max(Console().width, 120))
     t = Table("device", "artifact", "runtime", "p50 ms", "p90 ms", "p99 ms", "mean ms", "std ms", "runs", "peak MB", box=None)
     for r in rows:
         if r.result is None:

@@ -218,8 +218,11 @@ def etdump_layers(path: Path) -> list[dict]:
     for block in Inspector(etdump_path=str(path)).event_blocks:
         if block.name != "Execute":
             continue
-        for ev in block.events:
-            if ev.perf_data and ev.name not in ("Method::execute", "Program::load_method", "Method::init"):
+        events = [ev for ev in block.events if ev.perf_data]
+        nested = any(getattr(ev, "is_delegated_op", False) for ev in events)  # DELEGATE_CALL wraps these
+        for ev in events:
+            if ev.name not in ("Method::execute", "Program::load_method", "Method::init") and \
+                    not (nested and ev.name == "DELEGATE_CALL"):
                 rows.append({"name": ev.name, "op": getattr(ev, "delegate_backend_name", None) or "",
                              "ms": float(ev.perf_data.p50)})
     total = sum(r["ms"] for r in rows) or 1.0

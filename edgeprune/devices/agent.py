@@ -85,7 +85,9 @@ def clock_state() -> dict:
             "max_khz": _int(_read(f"{d}/scaling_max_freq")),
         })
     gpu = None
-    for d in sorted(glob.glob("/sys/devices/platform/*gpu*/devfreq/*")) + sorted(glob.glob("/sys/class/devfreq/*gpu*")):
+    # Jetson GPUs appear under devfreq by SoC block name (ga10b on Orin, gv11b on Xavier); Mali on phones/boards
+    gpu_names = ("gpu", "ga10b", "gv11b", "gp10b", "mali")
+    for d in sorted(p for p in glob.glob("/sys/class/devfreq/*") if any(n in os.path.basename(p).lower() for n in gpu_names)):
         gpu = {"path": d, "governor": _read(f"{d}/governor"), "cur_hz": _int(_read(f"{d}/cur_freq")),
                "min_hz": _int(_read(f"{d}/min_freq")), "max_hz": _int(_read(f"{d}/max_freq"))}
         break
@@ -371,17 +373,25 @@ def _etdump_layers(module) -> tuple[list[dict], str | None]:
         etdump = os.path.join(d, "run.etdp")
         try:
             module.write_etdump_result_to_file(etdump)
+            import warnings
+
             from executorch.devtools import Inspector
 
-            inspector = Inspector(etdump_path=etdump)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # no debug buffer: tensor data is not wanted here
+                inspector = Inspector(etdump_path=etdump)
         except Exception as e:
             return [], f"ETDump per-layer times unavailable ({type(e).__name__}: {e})"
         rows = []
         for block in inspector.event_blocks:
             if block.name != "Execute":
                 continue
-            for ev in block.events:
-                if not ev.perf_data or ev.name in ("Method::execute", "Program::load_method", "Method::init"):
+            events = [ev for ev in block.events if ev.perf_data]
+            # DELEGATE_CALL encloses the delegate's own per-op events: keep only the finer ones when present
+            nested = any(getattr(ev, "is_delegated_op", False) for ev in events)
+            for ev in events:
+                if ev.name in ("Method::execute", "Program::load_method", "Method::init") or \
+                        (nested and ev.name == "DELEGATE_CALL"):
                     continue
                 rows.append({"name": ev.name, "op": getattr(ev, "delegate_backend_name", None) or "",
                              "ms": float(ev.perf_data.p50)})

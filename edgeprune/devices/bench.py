@@ -113,7 +113,10 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
                 else:
                     try:
                         runner = runner or get_runner(dev)
-                        row = BenchRow(dev.name, t, result=runner.bench(t.path, rt, settings))
+                        result = runner.bench(t.path, rt, settings)
+                        if settings.per_layer and dev.transport == "local" and not result.per_layer:
+                            result.per_layer = local_layers(t.path, rt, settings.threads or dev.threads)
+                        row = BenchRow(dev.name, t, result=result)
                     except DeviceError as e:
                         row = BenchRow(dev.name, t, error=str(e))
                 rows.append(row)
@@ -127,3 +130,19 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
     with ThreadPoolExecutor(max_workers=max(1, len(descs)), thread_name_prefix="edgeprune-bench") as pool:
         per_device = list(pool.map(one_device, descs))
     return [row for rows in per_device for row in rows]
+
+
+def local_layers(path: Path, runtime: str, threads: int | None) -> list[dict]:
+    """Per-layer times on this machine, from the same profilers the on-device agent uses (ORT, ETDump)."""
+    import argparse
+
+    from edgeprune.devices import agent
+
+    if runtime not in ("onnxruntime", "executorch"):
+        return []
+    args = argparse.Namespace(threads=threads, warmup=1, min_runs=5, max_runs=20, max_seconds=0.5, rel_tol=0.05,
+                              per_layer=True)
+    try:
+        return agent.BENCHES[runtime](str(path), args).get("per_layer", [])
+    except agent.AgentError as e:
+        raise DeviceError(f"per-layer profiling of {path.name} failed: {e}") from None

@@ -168,6 +168,7 @@ class SshRunner:
     def _start(self) -> str:
         with self._lock:
             if self._session is None:
+                os.makedirs(self._ctl_dir, mode=0o700, exist_ok=True)  # a closed runner may be used again
                 wd = _remote_path(self.workdir)
                 cmd = (f"mkdir -p {wd} && cd {wd} && mkdir -p artifacts && "
                        "d=$(mktemp -d \"$PWD/session-XXXXXX\") && mkdir -p \"$d/results\" && echo \"$PWD\" && echo \"$d\"")
