@@ -147,6 +147,16 @@ def test_adb_shell_line_quotes_every_argument():
         f"/data/local/tmp/edgeprune/artifacts/{'ab' * 16}/model.tflite"
 
 
+def test_adb_shell_line_survives_a_real_posix_shell(tmp_path):
+    """The line `adb shell` hands the phone's sh: run it through a real sh and get the exact arguments back."""
+    runner = AdbRunner(_phone())
+    weird = [HOSTILE, "a b", "$(touch PWNED)", "`touch PWNED`", "'", '"', ";", "&&", "|", "*", "~", "\\"]
+    line = runner.shell_argv(["printf", "%s\\n", *weird])[-1]
+    out = subprocess.run(["sh", "-c", line], capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    assert out.splitlines() == weird
+    assert not list(tmp_path.iterdir())
+
+
 def test_adb_missing_binary_is_a_clear_error(tmp_path):
     runner = AdbRunner(_phone(adb=str(tmp_path / "no-adb")))
     art = tmp_path / "m.tflite"

@@ -306,3 +306,23 @@ def test_directory_artifacts_are_pushed_whole(sshd, tmp_path):
     assert remote.name == "model.mlpackage"
     assert (remote / "Manifest.json").read_text() == (pkg / "Manifest.json").read_text()
     assert (remote / "Data" / "com.apple.CoreML" / "model.mlmodel").read_bytes() == bytes(range(256)) * 64
+
+
+def test_profile_builds_the_table_on_the_ssh_device(sshd, tmp_path):
+    """`edgeprune profile --device <ssh device>`: the micro-benchmarks run on the device, its fingerprint is recorded."""
+    (tmp_path / "m.py").write_text("import torch\nfrom torch import nn\n\ndef build():\n    torch.manual_seed(0)\n"
+                                   "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()).eval()\n")
+    toml = tmp_path / "loopback.toml"
+    toml.write_text(
+        'name = "loopback"\n[connection]\ntransport = "ssh"\nhost = "127.0.0.1"\n'
+        f'port = {sshd.port}\nuser = "{sshd.user}"\nidentity_file = "{sshd.identity}"\n'
+        f'known_hosts = "{sshd.known_hosts}"\nworkdir = "{tmp_path / "wd"}"\npython = "{sys.executable}"\n'
+        '[runtimes]\navailable = ["onnxruntime"]\n[compute]\nthreads = 1\n')
+    table = tmp_path / "table.json"
+    proc = subprocess.run([sys.executable, "-m", "edgeprune.cli.main", "profile", f"{tmp_path / 'm.py'}:build",
+                           "--input", "1x3x16x16", "--device", str(toml), "--budget", "5", "--out", str(table)],
+                          capture_output=True, text=True, env={**os.environ, "EDGEPRUNE_QUIET": "1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads(table.read_text())["meta"]
+    assert meta["device"] == "loopback" and meta["fingerprint"]["hostname"]  # from the agent on the device
+    assert not glob.glob(str(tmp_path / "wd" / "session-*"))
