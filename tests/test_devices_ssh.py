@@ -326,3 +326,22 @@ def test_profile_builds_the_table_on_the_ssh_device(sshd, tmp_path):
     meta = json.loads(table.read_text())["meta"]
     assert meta["device"] == "loopback" and meta["fingerprint"]["hostname"]  # from the agent on the device
     assert not glob.glob(str(tmp_path / "wd" / "session-*"))
+
+
+def test_leftovers_of_dead_runners_are_swept(sshd, tmp_path):
+    wd = tmp_path / "wd"
+    old_session, live_session = wd / "session-dead01", wd / "session-live01"
+    cut_push = wd / "artifacts" / "ab12" / ".incoming-4242"
+    for d in (old_session, live_session, cut_push.parent):
+        d.mkdir(parents=True)
+    cut_push.write_bytes(b"half a model")
+    long_ago = time.time() - 3 * 86400
+    os.utime(cut_push, (long_ago, long_ago))
+    os.utime(old_session, (long_ago, long_ago))
+    runner = get_runner(descriptor(sshd, wd))
+    try:
+        runner.info()
+    finally:
+        runner.close()
+    assert not old_session.exists() and not cut_push.exists()
+    assert live_session.exists()  # another runner's session in progress is left alone

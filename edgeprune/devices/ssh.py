@@ -170,7 +170,10 @@ class SshRunner:
             if self._session is None:
                 os.makedirs(self._ctl_dir, mode=0o700, exist_ok=True)  # a closed runner may be used again
                 wd = _remote_path(self.workdir)
-                cmd = (f"mkdir -p {wd} && cd {wd} && mkdir -p artifacts && "
+                # leftovers of runners that died without close(): pushes cut off an hour ago, sessions a day old
+                sweep = ("{ find artifacts -name '.incoming-*' -mmin +60 -prune -exec rm -rf {} + ; "
+                         "find . -maxdepth 1 -name 'session-*' -mmin +1440 -exec rm -rf {} + ; } 2>/dev/null; ")
+                cmd = (f"mkdir -p {wd} && cd {wd} && mkdir -p artifacts && {sweep}"
                        "d=$(mktemp -d \"$PWD/session-XXXXXX\") && mkdir -p \"$d/results\" && echo \"$PWD\" && echo \"$d\"")
                 proc = self._retrying("opening a session", lambda: self._ssh(cmd, timeout=self.connect_timeout + 30))
                 lines = proc.stdout.decode().strip().splitlines()
