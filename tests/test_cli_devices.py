@@ -96,3 +96,26 @@ def test_bench_bad_inputs_are_one_line_errors(tmp_path, export_dir):
         assert proc.returncode != 0, args
         last = proc.stderr.strip().splitlines()[-1]
         assert last.startswith("Error:") and expected in last, (args, proc.stderr[-500:])
+
+
+def test_bench_out_file_resumes_an_interrupted_run(export_dir, tmp_path):
+    out = tmp_path / "results.json"
+    art = str(export_dir / "model_fp32.onnx")
+    first = cli("bench", art, "--device", "host", "--runs", "5", "--out", str(out), "--json")
+    assert first.returncode == 0, first.stderr[-1500:]
+    data = json.loads(out.read_text())
+    assert data["complete"] and data["results"][0]["key"]
+    # pretend the run was cut off after this measurement; mark the row so reuse is visible
+    data["complete"] = False
+    data["results"][0]["latency_ms"]["p50_ms"] = 123.0
+    out.write_text(json.dumps(data))
+    resumed = cli("bench", art, "--device", "host", "--runs", "5", "--out", str(out), "--json")
+    assert resumed.returncode == 0
+    assert json.loads(resumed.stdout)[0]["latency_ms"]["p50_ms"] == 123.0  # kept, not measured again
+    # other settings are another measurement; --fresh measures again
+    other = cli("bench", art, "--device", "host", "--runs", "6", "--out", str(out), "--json")
+    assert json.loads(other.stdout)[0]["latency_ms"]["p50_ms"] != 123.0
+    data["complete"] = False
+    out.write_text(json.dumps(data))
+    fresh = cli("bench", art, "--device", "host", "--runs", "5", "--out", str(out), "--json", "--fresh")
+    assert json.loads(fresh.stdout)[0]["latency_ms"]["p50_ms"] != 123.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -21,9 +22,11 @@ from edgeprune.cli.options import json_option
 @click.option("--per-layer", is_flag=True, help="Also report per-layer times where the runtime gives them.")
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Layers shown per artifact with --per-layer.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
-              help="Also write the results JSON here, updated after every measurement.")
+              help="Also write the results JSON here, updated after every measurement. An unfinished file from an "
+                   "interrupted run is resumed: what it already measured is kept, not measured again.")
+@click.option("--fresh", is_flag=True, help="With --out: measure everything again instead of resuming.")
 @json_option
-def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, out_file, as_json):
+def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, out_file, fresh, as_json):
     """Time exported artifacts (or `edgeprune export` directories) on one or more devices."""
     import threading
 
@@ -38,6 +41,13 @@ def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, ou
         raise EdgepruneError("--device is empty; name at least one device (edgeprune devices list)")
     settings = BenchSettings(threads=threads, warmup=warmup, per_layer=per_layer,
                              **({"min_runs": runs, "max_runs": runs, "max_seconds": 1e9} if runs else {}))
+    previous = []
+    if out_file and not fresh and Path(out_file).exists():
+        from edgeprune.files import read_json
+
+        earlier = read_json(out_file, "bench results file")
+        if not earlier.get("complete"):
+            previous = earlier.get("results", [])
     done: list = []
     lock = threading.Lock()
 
@@ -47,12 +57,13 @@ def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, ou
             if out_file:
                 atomic_write_json(out_file, {"complete": False, "results": [r.to_json() for r in done]})
             if row.result is not None:
-                info(f"{row.device}: {row.target.label} p50 {row.result.timing.p50_ms:.3f} ms")
+                again = " (kept from the earlier run)" if row.reused else ""
+                info(f"{row.device}: {row.target.label} p50 {row.result.timing.p50_ms:.3f} ms{again}")
             else:
                 info(f"{row.device}: {row.target.label}: {row.error}")
 
     with status(f"benchmarking on {', '.join(names)}"):
-        rows = bench_targets(list(paths), names, settings, runtime=runtime, on_row=on_row)
+        rows = bench_targets(list(paths), names, settings, runtime=runtime, on_row=on_row, previous=previous)
     if out_file:
         atomic_write_json(out_file, {"complete": True, "results": [r.to_json() for r in rows]})
     if as_json:

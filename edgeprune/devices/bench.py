@@ -9,6 +9,7 @@ device is recorded for that device and does not discard what the others measured
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from edgeprune.devices.descriptor import DeviceDescriptor, load_device
 from edgeprune.devices.runner import BenchResult, BenchSettings, get_runner
 from edgeprune.errors import DeviceError, EdgepruneError
+from edgeprune.runtimes.timing import Timing
 
 # artifact file/dir suffix -> runtime that executes it on a device
 SUFFIX_RUNTIME = {".onnx": "onnxruntime", ".pte": "executorch", ".tflite": "litert", ".mlpackage": "coreml",
@@ -38,13 +40,29 @@ class BenchRow:
     target: Target
     result: BenchResult | None = None
     error: str | None = None
+    key: str = ""  # what was measured, how: lets a later run reuse this row (see bench_targets' `previous`)
+    reused: bool = False
 
     def to_json(self) -> dict:
         out = {"device": self.device, "artifact": str(self.target.path), "label": self.target.label}
         if self.result is not None:
             out.update(self.result.to_json())
         out["error"] = self.error
+        out["key"] = self.key
         return out
+
+
+def row_key(device: str, path: Path, runtime: str, settings: BenchSettings) -> str:
+    """Same device, same artifact content, same runtime and settings -> same measurement."""
+    from edgeprune.files import sha256_path
+
+    return hashlib.sha256(f"{device}|{sha256_path(path)}|{runtime}|{settings!r}".encode()).hexdigest()[:24]
+
+
+def _result_from_json(d: dict) -> BenchResult:
+    return BenchResult(d["artifact"], d["runtime"], d["device"], Timing(**d["latency_ms"]), d.get("fingerprint", {}),
+                       peak_memory_mb=d.get("peak_memory_mb"), per_layer=d.get("per_layer", []),
+                       warnings=d.get("warnings", []))
 
 
 def resolve_targets(paths: list[str]) -> list[Target]:
@@ -94,9 +112,14 @@ def runtime_on(device: DeviceDescriptor, target: Target, forced: str | None) -> 
 
 
 def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings, *, runtime: str | None = None,
-                  on_row: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
-    """Time every target on every device; devices in parallel, each device's artifacts in sequence."""
+                  on_row: Callable[[BenchRow], None] | None = None, previous: list[dict] | None = None) -> list[BenchRow]:
+    """Time every target on every device; devices in parallel, each device's artifacts in sequence.
+
+    `previous`: rows (to_json) of an earlier, interrupted run; those that measured the same thing
+    are reused instead of measured again.
+    """
     targets = resolve_targets(paths)
+    done = {r["key"]: r for r in previous or [] if r.get("key") and not r.get("error") and r.get("latency_ms")}
     descs = [load_device(d) for d in devices]
     if len({d.name for d in descs}) != len(descs):
         raise EdgepruneError("a device is listed twice in --device; list each once")
@@ -110,15 +133,17 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
                 if rt is None:
                     row = BenchRow(dev.name, t, error=f"skipped: {dev.name} has no runtime for {t.path.suffix} "
                                                       f"(it has {', '.join(dev.runtimes)})")
+                elif (key := row_key(dev.name, t.path, rt, settings)) in done:
+                    row = BenchRow(dev.name, t, result=_result_from_json(done[key]), key=key, reused=True)
                 else:
                     try:
                         runner = runner or get_runner(dev)
                         result = runner.bench(t.path, rt, settings)
                         if settings.per_layer and dev.transport == "local" and not result.per_layer:
                             result.per_layer = local_layers(t.path, rt, settings.threads or dev.threads)
-                        row = BenchRow(dev.name, t, result=result)
+                        row = BenchRow(dev.name, t, result=result, key=key)
                     except DeviceError as e:
-                        row = BenchRow(dev.name, t, error=str(e))
+                        row = BenchRow(dev.name, t, error=str(e), key=key)
                 rows.append(row)
                 if on_row:
                     on_row(row)
