@@ -161,7 +161,11 @@ class SshRunner:
                 time.sleep(delay)
 
     def _drop_master(self) -> None:
-        subprocess.run(self.ssh_argv("true")[:-2] + ["-O", "exit", "--", self.host], capture_output=True, timeout=10)
+        """End the shared connection (a dead one must not be reused by the next command)."""
+        try:
+            subprocess.run(self.ssh_argv("true")[:-2] + ["-O", "exit", "--", self.host], capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError, DeviceError):
+            pass  # no master running, or it is already gone
 
     # --- remote session ----------------------------------------------------------------------
 
@@ -330,10 +334,7 @@ class SshRunner:
                 self._ssh(f"rm -rf -- {shlex.quote(session)}", timeout=60)
             except DeviceError as e:
                 log.warning("could not clean %s on %s: %s", session, self.device.name, e)
-        try:
-            self._drop_master()
-        except (OSError, subprocess.SubprocessError):
-            pass
+        self._drop_master()
         shutil.rmtree(self._ctl_dir, ignore_errors=True)
 
     def __enter__(self):
