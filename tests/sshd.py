@@ -6,8 +6,8 @@ root or as an ordinary user (then it can only log in as that user, which is all 
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -82,7 +82,7 @@ def start_sshd(d: Path) -> Sshd:
     _keygen(d / "user_ed25519")
     shutil.copy(d / "user_ed25519.pub", d / "authorized_keys")
     os.chmod(d / "authorized_keys", 0o600)
-    user = getpass.getuser()
+    user = pwd.getpwuid(os.geteuid()).pw_name  # not $USER: containers often leave it wrong or unset
     port = _free_port()
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_ed25519'}\n"
