@@ -18,7 +18,8 @@ from edgeprune.cli.options import json_option
               help="Exactly N timed runs (default: repeat until the median is stable, 10..200 runs, <= 5 s).")
 @click.option("--warmup", type=click.IntRange(0), default=3, show_default=True, help="Untimed runs first.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads (default: the descriptor's).")
-@click.option("--runtime", default=None, help="Force a runtime instead of choosing by file type.")
+@click.option("--runtime", default=None, type=click.Choice(["onnxruntime", "executorch", "litert", "tensorrt", "coreml"]),
+              help="Force a runtime instead of choosing by file type.")
 @click.option("--per-layer", is_flag=True, help="Also report per-layer times where the runtime gives them.")
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Layers shown per artifact with --per-layer.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
