@@ -194,3 +194,10 @@ def test_agent_has_no_edgeprune_imports():
     """It runs on devices without edgeprune: standard library + the runtime only."""
     src = Path(agent.__file__).read_text()
     assert "import edgeprune" not in src and "from edgeprune" not in src
+
+
+def test_agent_parses_as_python_3_8():
+    """Boards lag behind (JetPack 5 ships Python 3.8): the agent must not need newer syntax."""
+    import ast
+
+    ast.parse(Path(agent.__file__).read_text(), feature_version=(3, 8))
