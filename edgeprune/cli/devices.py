@@ -47,7 +47,11 @@ def check_cmd(names: str, as_json: bool) -> None:
     from edgeprune.devices.check import check_device
     from edgeprune.errors import DeviceError
 
-    reports = [check_device(load_device(n.strip())) for n in names.split(",") if n.strip()]
+    from concurrent.futures import ThreadPoolExecutor
+
+    descs = [load_device(n.strip()) for n in names.split(",") if n.strip()]
+    with ThreadPoolExecutor(max_workers=max(1, len(descs))) as pool:  # several devices are checked at once
+        reports = list(pool.map(check_device, descs))
     if as_json:
         click.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:
