@@ -201,3 +201,20 @@ def test_agent_parses_as_python_3_8():
     import ast
 
     ast.parse(Path(agent.__file__).read_text(), feature_version=(3, 8))
+
+
+def test_tensorrt_precision_comes_from_the_exporters_trtexec_script(tmp_path):
+    """Export for TensorRT fp16 and int8 writes the build flag into <name>.trtexec.sh; the runner reads it back."""
+    import torch
+    from torch import nn
+
+    from edgeprune.exporters.base import ExportOptions, Precision, get_exporter
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    x = (torch.randn(1, 3, 8, 8),)
+    exp = get_exporter("tensorrt")
+    fp16 = exp.export(model, x, tmp_path / "a b" / "m16.onnx", ExportOptions(precision=Precision.FP16)).path
+    fp32 = exp.export(model, x, tmp_path / "m32.onnx", ExportOptions(precision=Precision.FP32)).path
+    assert tools.tensorrt_precision(fp16) == "fp16"
+    assert tools.tensorrt_precision(fp32) == "fp32"
+    assert tools.tensorrt_precision(tmp_path / "no-script.onnx") == "fp32"

@@ -277,6 +277,10 @@ class SshRunner:
             argv += ["--threads", str(threads)]
         if settings.per_layer:
             argv.append("--per-layer")
+        if runtime == "tensorrt":
+            from edgeprune.devices.tools import tensorrt_precision
+
+            argv += ["--precision", tensorrt_precision(path)]
         raw = self._run_resumable(argv, out)
         return agent_result_to_bench(raw, self.device, str(path), runtime, settings,
                                      self.fingerprint(runtime, threads))

@@ -226,6 +226,19 @@ def parse_trtexec_output(text: str) -> ToolResult:
     return ToolResult("trtexec", timing, [], None, extra)
 
 
+def tensorrt_precision(onnx_path) -> str:
+    """fp16/int8 are TensorRT build flags, not properties of the ONNX: read them from the exporter's
+    `<name>.trtexec.sh` next to the artifact (fp32 when there is none)."""
+    from pathlib import Path
+
+    side = Path(onnx_path).with_suffix(".trtexec.sh")
+    try:
+        args = shlex.split(side.read_text(encoding="utf-8").splitlines()[-1])
+    except (OSError, IndexError, ValueError):
+        return "fp32"
+    return "int8" if "--int8" in args else "fp16" if "--fp16" in args else "fp32"
+
+
 def shell_join(argv: list[str]) -> str:
     """One remote command line with every argument quoted (no injection from file or model names)."""
     return shlex.join(argv)
