@@ -106,15 +106,20 @@ def test_trtexec_agent_result_becomes_a_bench_result():
     assert any("rose 14 C" in w for w in r.warnings) and not any("not pinned" in w for w in r.warnings)
 
 
-def test_trtexec_command_line():
+def test_trtexec_command_line(tmp_path):
     class A:
         warmup, max_runs, max_seconds, precision, per_layer = 3, 200, 5.0, "fp16", True
 
-    argv = agent.trtexec_argv("/usr/src/tensorrt/bin/trtexec", "/w/artifacts/ab/model.onnx", "/w/s/results/k", A)
+    engine = str(tmp_path / "model.fp16.engine")
+    argv = agent.trtexec_argv("/usr/src/tensorrt/bin/trtexec", "/w/artifacts/ab/model.onnx", "/w/s/results/k", A, engine)
     assert argv[:2] == ["/usr/src/tensorrt/bin/trtexec", "--onnx=/w/artifacts/ab/model.onnx"]
     for flag in ("--fp16", "--dumpProfile", "--separateProfileRun", "--exportProfile=/w/s/results/k.profile.json",
-                 "--exportTimes=/w/s/results/k.times.json", "--saveEngine=/w/s/results/k.engine", "--iterations=200"):
+                 "--exportTimes=/w/s/results/k.times.json", f"--saveEngine={engine}", "--iterations=200"):
         assert flag in argv
+    # the engine built by an earlier bench is reloaded, not rebuilt
+    Path(engine).write_bytes(b"serialized engine")
+    argv = agent.trtexec_argv("trtexec", "/w/artifacts/ab/model.onnx", "/w/k", A, engine)
+    assert f"--loadEngine={engine}" in argv and not any(a.startswith(("--onnx", "--saveEngine", "--fp16")) for a in argv)
     A.per_layer, A.precision = False, "fp32"
     argv = agent.trtexec_argv("trtexec", "/w/model.engine", "/w/k", A)
     assert "--loadEngine=/w/model.engine" in argv and not any(a.startswith(("--saveEngine", "--fp16", "--export"

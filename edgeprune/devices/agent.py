@@ -458,7 +458,9 @@ def bench_tensorrt(path: str, args) -> dict:
                          "[connection].trtexec", 3)
     work = os.path.dirname(os.path.abspath(args.out))
     base = os.path.join(work, os.path.basename(args.out)[: -len(".json")])
-    cmd = trtexec_argv(exe, path, base, args)
+    # engines are built once per artifact and precision, next to the artifact on the device, then reloaded
+    engine = os.path.splitext(path)[0] + "." + args.precision + ".engine"
+    cmd = trtexec_argv(exe, path, base, args, engine)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.tool_timeout)
     except subprocess.TimeoutExpired:
@@ -476,14 +478,18 @@ def bench_tensorrt(path: str, args) -> dict:
     return out
 
 
-def trtexec_argv(exe: str, path: str, base: str, args) -> list[str]:
-    source = "--loadEngine=" if path.endswith((".engine", ".plan")) else "--onnx="
-    cmd = [exe, source + path, f"--warmUp={max(int(args.warmup), 0) * 100}", f"--iterations={args.max_runs}",
-           f"--duration={max(int(args.max_seconds), 1)}", "--exportTimes=" + base + ".times.json"]
-    if not path.endswith((".engine", ".plan")):
-        cmd.append("--saveEngine=" + base + ".engine")
-    if args.precision in ("fp16", "int8"):
-        cmd.append("--" + args.precision)
+def trtexec_argv(exe: str, path: str, base: str, args, engine: str | None = None) -> list[str]:
+    """Time an engine: the given one, the cached `engine` if it exists, else build it from the ONNX into `engine`."""
+    if path.endswith((".engine", ".plan")):
+        source = ["--loadEngine=" + path]
+    elif engine and os.path.exists(engine):
+        source = ["--loadEngine=" + engine]
+    else:
+        source = ["--onnx=" + path, "--saveEngine=" + (engine or base + ".engine")]
+        if args.precision in ("fp16", "int8"):
+            source.append("--" + args.precision)
+    cmd = [exe] + source + [f"--warmUp={max(int(args.warmup), 0) * 100}", f"--iterations={args.max_runs}",
+                            f"--duration={max(int(args.max_seconds), 1)}", "--exportTimes=" + base + ".times.json"]
     if args.per_layer:
         cmd += ["--dumpProfile", "--separateProfileRun", "--exportProfile=" + base + ".profile.json"]
     return cmd
