@@ -345,3 +345,46 @@ def test_leftovers_of_dead_runners_are_swept(sshd, tmp_path):
         runner.close()
     assert not old_session.exists() and not cut_push.exists()
     assert live_session.exists()  # another runner's session in progress is left alone
+
+
+def test_tensorrt_plumbing_with_a_trtexec_stand_in(sshd, artifacts, tmp_path):
+    """No TensorRT here: a stand-in `trtexec` replays the reconstructed fixtures, so what is exercised is the
+    plumbing (remote argv, engine cache, exported JSON read back, parsed on the host), not TensorRT itself."""
+    fixtures = Path(__file__).parent / "fixtures" / "tools"
+    log = tmp_path / "trtexec-calls.txt"
+    stand_in = tmp_path / "bin dir" / "trtexec"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f"""#!{sys.executable}
+import shutil, sys
+args = dict(a[2:].split("=", 1) for a in sys.argv[1:] if "=" in a)
+open({str(log)!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
+if "exportTimes" in args:
+    shutil.copy({str(fixtures / "trtexec_times.reconstructed.json")!r}, args["exportTimes"])
+if "exportProfile" in args:
+    shutil.copy({str(fixtures / "trtexec_profile.reconstructed.json")!r}, args["exportProfile"])
+if "saveEngine" in args:
+    open(args["saveEngine"], "wb").write(b"engine")
+print(open({str(fixtures / "trtexec_summary.reconstructed.txt")!r}).read())
+""")
+    stand_in.chmod(0o755)
+    desc = parse_descriptor({"name": "fake-jetson", "connection": {
+        "transport": "ssh", "host": "127.0.0.1", "port": sshd.port, "user": sshd.user,
+        "identity_file": str(sshd.identity), "known_hosts": str(sshd.known_hosts), "workdir": str(tmp_path / "wd"),
+        "python": sys.executable, "trtexec": str(stand_in)},
+        "runtimes": {"available": ["tensorrt"]}, "clocks": {"pinned": True}}, "fake-jetson.toml")
+    onnx = tmp_path / "m.onnx"
+    shutil.copy(artifacts["onnx"], onnx)
+    onnx.with_suffix(".trtexec.sh").write_text("#!/bin/sh\ncd \"$(dirname \"$0\")\" && trtexec --onnx=m.onnx "
+                                                "--saveEngine=m.engine --fp16 --shapes=x:1x3x16x16\n")
+    runner = get_runner(desc)
+    try:
+        first = runner.bench(onnx, "tensorrt", BenchSettings(per_layer=True))
+        second = runner.bench(onnx, "tensorrt", BenchSettings())
+    finally:
+        runner.close()
+    calls = [c for c in log.read_text().splitlines() if c != "--help"]  # --help: the version probe of `check`
+    assert "--fp16" in calls[0] and "--saveEngine=" in calls[0] and "--dumpProfile" in calls[0]
+    assert "--loadEngine=" in calls[1] and "--onnx=" not in calls[1]  # the engine built first is reused
+    assert first.timing.runs + first.timing.rejected == 40 and len(first.per_layer) == 6
+    assert second.per_layer == [] and second.runtime == "tensorrt"
+    assert first.fingerprint["runtime_version"] == "10.3.0"  # from the [TensorRT v100300] banner

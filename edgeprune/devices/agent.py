@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -154,10 +155,12 @@ def _trtexec_version(path: str) -> str | None:
         text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    for token in text.split():
-        if token.startswith("[TensorRT") or token.startswith("v") and token[1:].rstrip("]").isdigit():
-            return token.strip("[]")
-    return None
+    # trtexec's banner: "&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # ..." (v + major*10000 + minor*100 + patch)
+    m = re.search(r"\[TensorRT v(\d+)\]", text)
+    if not m:
+        return None
+    n = int(m.group(1))
+    return f"{n // 10000}.{n // 100 % 100}.{n % 100}"
 
 
 def device_info(trtexec: str | None = None) -> dict:
