@@ -223,3 +223,18 @@ def test_tensorrt_precision_comes_from_the_exporters_trtexec_script(tmp_path):
     assert tools.tensorrt_precision(fp16) == "fp16"
     assert tools.tensorrt_precision(fp32) == "fp32"
     assert tools.tensorrt_precision(tmp_path / "no-script.onnx") == "fp32"
+
+
+def test_warnings_for_unpinned_clocks_heat_and_noise():
+    from edgeprune.devices.remote import noise_warning, state_warnings
+    from edgeprune.runtimes.timing import summarize
+
+    board = parse_descriptor({"name": "pi", "connection": {"transport": "ssh", "host": "pi"},
+                              "runtimes": {"available": ["onnxruntime"]}, "clocks": {"notes": "set governor"}})
+    before = {"clocks": {"pinned": False}, "thermal": [{"zone": "cpu", "celsius": 50.0}]}
+    after = {"clocks": {"pinned": False}, "thermal": [{"zone": "cpu", "celsius": 84.0}]}
+    w = state_warnings(board, before, after)
+    assert any("not pinned on pi (set governor)" in x for x in w) and any("84 C" in x for x in w)
+    assert state_warnings(board, {"clocks": {"pinned": True}}, {"clocks": {"pinned": True}, "thermal": []}) == []
+    assert noise_warning(summarize([1.0, 1.02, 0.99, 1.01, 1.0])) == []
+    assert "noisy run" in noise_warning(summarize([1.0, 1.6, 0.7, 1.4, 0.8, 1.3]))[0]
