@@ -238,3 +238,9 @@ def test_warnings_for_unpinned_clocks_heat_and_noise():
     assert state_warnings(board, {"clocks": {"pinned": True}}, {"clocks": {"pinned": True}, "thermal": []}) == []
     assert noise_warning(summarize([1.0, 1.02, 0.99, 1.01, 1.0])) == []
     assert "noisy run" in noise_warning(summarize([1.0, 1.6, 0.7, 1.4, 0.8, 1.3]))[0]
+
+
+def test_trtexec_banner_versions():
+    assert agent.trtexec_banner_version("&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec") == "10.3.0"
+    assert agent.trtexec_banner_version("&&&& PASSED TensorRT.trtexec [TensorRT v8601] # trtexec") == "8.6.1"
+    assert agent.trtexec_banner_version("usage: trtexec") is None

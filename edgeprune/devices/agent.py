@@ -155,12 +155,18 @@ def _trtexec_version(path: str) -> str | None:
         text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    # trtexec's banner: "&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # ..." (v + major*10000 + minor*100 + patch)
+    return trtexec_banner_version(text)
+
+
+def trtexec_banner_version(text: str) -> str | None:
+    """'[TensorRT v100300]' -> '10.3.0' (10.x: major*10000 + minor*100 + patch); '[TensorRT v8601]' -> '8.6.1' (8.x)."""
     m = re.search(r"\[TensorRT v(\d+)\]", text)
     if not m:
         return None
     n = int(m.group(1))
-    return f"{n // 10000}.{n // 100 % 100}.{n % 100}"
+    if n >= 100000:
+        return f"{n // 10000}.{n // 100 % 100}.{n % 100}"
+    return f"{n // 1000}.{n // 100 % 10}.{n % 100}"
 
 
 def device_info(trtexec: str | None = None) -> dict:
