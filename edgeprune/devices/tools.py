@@ -217,9 +217,14 @@ def parse_trtexec_output(text: str) -> ToolResult:
     g = _TRT_GPU.search(text)
     if g:
         extra["gpu_compute_median_ms"] = float(g.group(4))
-    v = re.search(r"TensorRT version: (\S+)", text) or re.search(r"\[TensorRT v(\d+)\]", text)
+    v = re.search(r"TensorRT version: (\S+)", text)
     if v:
         extra["tensorrt_version"] = v.group(1)
+    else:
+        from edgeprune.devices.agent import trtexec_banner_version
+
+        if trtexec_banner_version(text):
+            extra["tensorrt_version"] = trtexec_banner_version(text)
     thr = re.search(rf"Throughput: ({_NUM}) qps", text)
     if thr:
         extra["throughput_qps"] = float(thr.group(1))
