@@ -200,6 +200,7 @@ def distill(
             t_recon = torch.cat([adapter.decode(teacher, z_held[i : i + 4]) for i in range(0, len(z_held), 4)])
     teacher_psnr, teacher_ssim = psnr(t_recon, held), ssim(t_recon, held).item()
     pairs = _match_stages(student, z_train, t_feats)
+    torch.manual_seed(config.seed)  # the projection heads' init is part of the run (a resumed run must match)
     heads = nn.ModuleList(
         nn.Conv2d(p[1], p[2], 1) if p is not None else nn.Identity() for p in pairs
     )
@@ -207,7 +208,6 @@ def distill(
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     ema = copy.deepcopy(student).eval().requires_grad_(False)
     gen = torch.Generator().manual_seed(config.seed + 17)
-    torch.manual_seed(config.seed)
     step, history, evals = 0, [], []
     if resume and checkpoint.exists():
         try:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-import statistics
-import tempfile
-import time
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 import torch
 
@@ -80,26 +76,30 @@ def student_config(info: TeacherInfo, preset: Preset | str) -> StudentConfig:
     )
 
 
-def _measure_onnx_ms(module: torch.nn.Module, example: torch.Tensor, runs: int = 10) -> float:
-    """Median latency (ms) of a module in ONNX Runtime on this host (1 intra-op thread)."""
-    import onnxruntime as ort
+def _measure_host_ms(module: torch.nn.Module, latent_shape: tuple[int, ...], runtime: str = "onnxruntime") -> float:
+    """Median latency (ms) of a candidate student on this host (edgeprune.latency.measure_module, 1 thread)."""
+    from edgeprune.devices.runner import BenchSettings
+    from edgeprune.latency.measure import measure_module
+    from edgeprune.models import InputSpec
 
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "m.onnx"
-        torch.onnx.export(module.eval(), (example,), str(path), dynamo=True, external_data=False)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        x = example.numpy()
-        for _ in range(2):
-            sess.run(None, {name: x})
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            sess.run(None, {name: x})
-            times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+    r = measure_module(module.eval(), (InputSpec(tuple(latent_shape)),), device="host", runtime=runtime,
+                       settings=BenchSettings(threads=1, warmup=2, min_runs=10, max_runs=50, max_seconds=2.0))
+    return r.timing.p50_ms
+
+
+def _predict_table_ms(table, module: torch.nn.Module, latent_shape: tuple[int, ...]) -> float:
+    """End-to-end latency (ms) of a candidate student predicted from a latency table."""
+    from edgeprune.errors import TableError
+    from edgeprune.latency import LatencyModel
+    from edgeprune.models import InputSpec
+
+    try:
+        return LatencyModel.build(module.eval(), (InputSpec(tuple(latent_shape)),), table).predict()
+    except TableError as e:
+        raise EdgepruneError(
+            f"the latency table {table.path} cannot predict the student decoders ({e}); build it on a student first: "
+            f"edgeprune vae redesign ... --preset large --out S && edgeprune profile S --out {table.path}"
+        ) from None
 
 
 def redesign(
@@ -155,25 +155,23 @@ def redesign(
 
 
 def _choose_by_latency(info, latent_shape, target_ms: float, table: str | None):
+    """The largest preset whose latency fits ``target_ms``: predicted from ``table``, else measured here."""
     candidates = [Preset.SMALL, Preset.MEDIUM, Preset.LARGE]
     measured: dict[str, float] = {}
     if table is not None:
-        try:
-            from edgeprune.latency import predict_latency  # provided by the latency-table capability
-        except ImportError:
-            raise EdgepruneError(
-                "this edgeprune has no latency-table predictor yet (edgeprune.latency.predict_latency); "
-                "omit --table to measure the candidate students on this host with ONNX Runtime"
-            ) from None
-        method = f"table:{table}"
+        from edgeprune.latency import load_table
+
+        loaded = load_table(table)
+        meta = loaded.meta
+        method = f"table:{table} ({meta.get('device')}/{meta.get('runtime')}/{meta.get('precision')})"
         for p in candidates:
             m = StudentDecoder(student_config(info, p)).eval()
-            measured[p.value] = float(predict_latency(table, m, (torch.zeros(latent_shape),)))
+            measured[p.value] = round(_predict_table_ms(loaded, m, latent_shape), 3)
     else:
-        method = "measured:onnxruntime-host"
+        method = "measured:host/onnxruntime"
         for p in candidates:
             m = StudentDecoder(student_config(info, p)).eval()
-            measured[p.value] = round(_measure_onnx_ms(m, torch.zeros(latent_shape)), 3)
+            measured[p.value] = round(_measure_host_ms(m, latent_shape), 3)
             log.info("preset %s: %.2f ms", p.value, measured[p.value])
     fits = [p for p in candidates if measured[p.value] <= target_ms]
     if not fits:

@@ -136,12 +136,11 @@ class CausalDepthwise(nn.Module):
     def forward(self, x, t: int):
         if self.kt == 1:
             return self.conv(x)
-        n, c, h, w = x.shape
-        v = x.reshape(n // t, t, c, h, w)
+        v = x.unflatten(0, (-1, t))  # [B, T, C, H, W]
         first = v[:, :1]
         v = torch.cat([first] * (self.kt - 1) + [v], dim=1)  # repeat the first frame (causal padding)
         shifted = torch.stack([v[:, i : i + t] for i in range(self.kt)], dim=3)  # [B, T, C, kt, H, W]
-        return self.conv(shifted.reshape(n, c * self.kt, h, w))
+        return self.conv(shifted.flatten(0, 1).flatten(1, 2))
 
 
 class SeparableBlock(nn.Module):
@@ -178,11 +177,17 @@ class PixelShuffleUp(nn.Module):
 
     def forward(self, x, t: int):
         y = self.conv(x)
-        n, _, h, w = y.shape
         if self.rt > 1:
-            # [B*T, rt*C4, H, W] -> [B, T, rt, C4, H, W] -> [B*T*rt, C4, H, W]
-            y = y.reshape(n * self.rt, self.cout * 4, h, w)
+            # [B*T, rt*C4, H, W] -> [B*T, rt, C4, H, W] -> [B*T*rt, C4, H, W]
+            y = y.unflatten(1, (self.rt, self.cout * 4)).flatten(0, 1)
         return F.pixel_shuffle(y, 2), t * self.rt
+
+
+@torch.fx.wrap
+def _keep_frames(y, latent_frames: int, rule: str, rt: int):
+    """Drop the leading frames the teacher does not produce (``y`` is ``[B, T*rt, C, H, W]``)."""
+    keep = out_frames(rule, int(latent_frames), rt)
+    return y[:, y.shape[1] - keep :] if keep < y.shape[1] else y
 
 
 class StudentDecoder(nn.Module):
@@ -212,10 +217,12 @@ class StudentDecoder(nn.Module):
         self.n_up = n_up
 
     def forward_features(self, z):
-        """Returns (video, per-stage features [B*T_i, C_i, H_i, W_i], frames per stage)."""
-        b, c, t, h, w = z.shape
-        x = z.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-        x = self.stem(x)
+        """Returns (video, per-stage features [B*T_i, C_i, H_i, W_i], frames per stage).
+
+        Free of Python control flow on shapes, so torch.fx can trace it (latency tables).
+        """
+        b, t = z.shape[0], z.shape[2]
+        x = self.stem(z.transpose(1, 2).flatten(0, 1))  # frames folded into the batch
         feats, frames = [], []
         for i, blocks in enumerate(self.stages):
             if i > 0:
@@ -225,12 +232,8 @@ class StudentDecoder(nn.Module):
             feats.append(x)
             frames.append(t)
         y = self.conv_out(F.silu(self.norm_out(x)))
-        _, co, ho, wo = y.shape
-        y = y.reshape(b, t, co, ho, wo)
-        keep = out_frames(self.config.frame_rule, z.shape[2], self.config.temporal_ratio)
-        if keep < t:
-            y = y[:, t - keep :]
-        return y.permute(0, 2, 1, 3, 4), feats, frames
+        y = _keep_frames(y.unflatten(0, (b, -1)), z.shape[2], self.config.frame_rule, self.config.temporal_ratio)
+        return y.transpose(1, 2), feats, frames
 
     def forward(self, z):
         return self.forward_features(z)[0]
