@@ -75,6 +75,17 @@ def descriptor(sshd, workdir: Path, **conn):
                              "compute": {"threads": 1}}, "loopback.toml")
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
 def test_check_reports_runtimes_versions_and_clocks(sshd, tmp_path):
     import onnxruntime
 
@@ -116,6 +127,7 @@ def test_bench_onnx_and_pte_end_to_end(sshd, artifacts, tmp_path):
     finally:
         runner.close()
     assert not glob.glob(str(wd / "session-*")), "the per-session remote temp dir must be removed at close"
+    assert not _processes_mentioning(runner._ctl_dir), "the shared ssh connection must end at close"
     assert len(list((wd / "artifacts").iterdir())) == 2  # content-addressed cache stays for the next session
     # a new session finds the same content on the device and does not push it again
     second = get_runner(descriptor(sshd, wd))

@@ -163,7 +163,8 @@ class SshRunner:
     def _drop_master(self) -> None:
         """End the shared connection (a dead one must not be reused by the next command)."""
         try:
-            subprocess.run(self.ssh_argv("true")[:-2] + ["-O", "exit", "--", self.host], capture_output=True, timeout=10)
+            argv = self.ssh_argv("true")[:-3]  # without "--", host, command
+            subprocess.run(argv + ["-O", "exit", "--", self.host], capture_output=True, timeout=10)
         except (OSError, subprocess.SubprocessError, DeviceError):
             pass  # no master running, or it is already gone
 
