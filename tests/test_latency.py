@@ -138,7 +138,7 @@ def _plan_of(pruned, lm):
     return {n: c for n, c in out_channels(pruned).items() if n in lm.channels()}
 
 
-@pytest.mark.parametrize("arch", ["small", "mobilenet_v3_small", "resnet18"])
+@pytest.mark.parametrize("arch", ["small", "mobilenet_v3_small", "resnet18", "squeezenet1_1"])
 def test_pruned_configuration_equals_materialized_model(arch):
     if arch == "small":
         model, specs = small_model(), SMALL

@@ -97,7 +97,8 @@ class Kernel:
     modules: tuple[str, ...] = ()
 
     def family_key(self) -> str:
-        return json.dumps(self.spec, sort_keys=True, separators=(",", ":"))
+        # concat shares may shift under pruning; its cost follows the total width, so they are not part of the key
+        return json.dumps({k: v for k, v in self.spec.items() if k != "ratios"}, sort_keys=True, separators=(",", ":"))
 
     def describe(self) -> str:
         s = self.spec
