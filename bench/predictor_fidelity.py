@@ -43,8 +43,8 @@ RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
-MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5", "squeezenet1_1", "efficientnet_b0",
-          "regnet_x_400mf", "mobilenet_v3_large", "resnet34", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
+MODELS = ["resnet18", "mobilenet_v3_small", "mobilenet_v2", "mnasnet0_5", "squeezenet1_1", "regnet_x_400mf",
+          "efficientnet_b0", "resnet34", "mobilenet_v3_large", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
 FAMILY = {"resnet": "ResNet", "mobilenet_v2": "MobileNetV2", "mobilenet_v3": "MobileNetV3", "mnasnet": "MnasNet",
           "squeezenet": "SqueezeNet", "efficientnet": "EfficientNet", "regnet": "RegNet", "convnext": "ConvNeXt",
           "shufflenet": "ShuffleNet"}

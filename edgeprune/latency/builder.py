@@ -199,8 +199,9 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
             if validate:
                 from edgeprune.latency.validate import validate_predictor
 
+                base = (report.calibration.get("measured_ms") or [None])[0]
                 report.validation = validate_predictor(module, input_specs, table, n=validate, runner=runner,
-                                                       granularity=granularity, seed=seed)
+                                                       granularity=granularity, seed=seed, base_measured=base)
             report.seconds = time.perf_counter() - t0
             return report
     finally:

@@ -10,8 +10,12 @@ from edgeprune.devices.runner import BenchSettings
 
 
 def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, granularity: int = 8,
-                       seed: int = 0, low: float = 0.1, high: float = 0.6) -> list[dict]:
-    """Rows {variant, predicted_ms, measured_ms, error_pct}: the model itself, then n-1 random variants."""
+                       seed: int = 0, low: float = 0.1, high: float = 0.6,
+                       base_measured: float | None = None) -> list[dict]:
+    """Rows {variant, predicted_ms, measured_ms, error_pct}: the model itself, then n-1 random variants.
+
+    `base_measured`: the model's own end-to-end latency when the caller just measured it (calibration).
+    """
     from edgeprune.latency.builder import E2E_SETTINGS, latency_of
     from edgeprune.latency.kernels import extract_kernels
     from edgeprune.latency.measure import measure_module
@@ -35,8 +39,11 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
             plan = {k: v for k, v in out_channels(variant).items() if k in lm.channels()}
             name = f"random-{i}"
         predicted = lm.predict(plan)
-        measured = latency_of(measure_module(variant, input_specs, device=runner, runtime=meta["runtime"],
-                                             precision=meta["precision"], settings=settings).timing)
+        if i == 0 and base_measured:
+            measured = base_measured
+        else:
+            measured = latency_of(measure_module(variant, input_specs, device=runner, runtime=meta["runtime"],
+                                                 precision=meta["precision"], settings=settings).timing)
         rows.append({"variant": name, "predicted_ms": round(predicted, 4), "measured_ms": round(measured, 4),
                      "error_pct": round(100 * (predicted - measured) / measured, 2),
                      "kept_pct": None if plan is None else round(100 * sum(plan.values()) / max(1, sum(lm.channels().values())), 1)})
