@@ -61,6 +61,7 @@ class _Resolved:
     a: np.ndarray   # latency along cout at anchor_in (2-D) or along the width (1-D)
     b: np.ndarray   # latency along cin at anchor_out (2-D), [1.0] for 1-D
     m: float        # latency at the anchor (2-D), 1.0 for 1-D
+    out_points: tuple = ()  # measured (count, ms) along the out-channel axis
 
 
 class LatencyModel:
@@ -77,6 +78,8 @@ class LatencyModel:
             if r is not None and self.kernels[i].dims == 0:
                 self._fixed_ms += r.m
         self._live = live
+        self._resolved = resolved
+        self._granularity = int(table.meta.get("granularity") or 8)
         nsym = len(graph.symbols)
         self._cin_mat = np.zeros((len(live), nsym))
         self._cout_mat = np.zeros((len(live), nsym))
@@ -214,15 +217,17 @@ class LatencyModel:
         return self.overhead_ms + self.scale * total
 
     def steps(self, name: str) -> list[int]:
-        """Out-channel counts of module `name` at which its measured latency steps up (>= 3%)."""
-        idx = [r for r, i in enumerate(self._live) if self.kernels[i].name == name]
+        """Out-channel counts of module `name` that cost measurably more (>= 3%) than one channel fewer.
+
+        Each is the first count of a new tile: the count just below it is the cheapest width of
+        the tile below (a good round_to target). Only steps the sweeps resolved are reported.
+        """
+        idx = [i for i in self._live if self.kernels[i].name == name]
         if not idx:
             raise PruningError(f"no kernel named {name}; use a key of LatencyModel.channels()")
-        r = idx[0]
-        a = self._a[self._a_off[r]:self._a_off[r] + self._a_len[r] + 1]
-        jumps = [c for c in range(2, len(a)) if a[c] > a[c - 1] * 1.03 and a[c - 1] > 0 and
-                 (c + 1 >= len(a) or a[c + 1] <= a[c] * 1.001)]
-        return jumps
+        pts = self._resolved[idx[0]].out_points
+        g = self._granularity
+        return [x0 + 1 for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if x1 - x0 <= g and y1 > y0 * 1.03]
 
 
 def _interp(flat, off, length, x):
@@ -254,7 +259,7 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
             raise TableError(f"{table.path or 'latency table'}: kernel {kernel.describe()} was measured up to {top} channels only; "
                              "run `edgeprune profile` for this model to extend it")
         n = max(top, kernel.cout)
-        return _Resolved(0, 0, curve(xs, ys, n, g), np.ones(1), 1.0)
+        return _Resolved(0, 0, curve(xs, ys, n, g), np.ones(1), 1.0, tuple(sorted(zip(xs, ys))))
     anchors = [tuple(a) for a in entry.get("anchors", [])]
     if anchor is not None and tuple(anchor) in anchors:
         ci0, co0 = anchor
@@ -269,4 +274,4 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
     m = next(p[2] for p in pts if p[0] == ci0 and p[1] == co0)
     a = curve([x for x, _ in along_out], [y for _, y in along_out], co0, g)
     b = curve([x for x, _ in along_in], [y for _, y in along_in], ci0, g)
-    return _Resolved(ci0, co0, a, b, max(m, 1e-9))
+    return _Resolved(ci0, co0, a, b, max(m, 1e-9), tuple(sorted(along_out)))
