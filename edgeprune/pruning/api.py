@@ -1,0 +1,344 @@
+"""Hardware-aware channel pruning: the library entry points behind `edgeprune prune`.
+
+    result = prune(model, specs, table, method="knapsack", speedup=2.0, data=bundle, epochs=3)
+    result.module      # physically smaller nn.Module, same module names
+    result.to_json()   # plan, predicted / measured latency, accuracy before/after
+
+Methods
+  knapsack     per-group kept counts maximizing kept importance under the predicted-latency budget
+               (solver.knapsack_plan); with data and epochs, an iterative schedule: the budget
+               tightens in steps, channels are masked, and the model fine-tunes between steps.
+  regularized  trainable soft channel gates with a differentiable latency penalty; then the gates
+               are hardened to the budget (same solver, gate values as importance) and the
+               channels removed; the second half of the epochs recovers accuracy.
+  precrop      the knapsack's widths applied to a freshly initialized model (train from scratch).
+
+When the table was measured on this host, the plan is checked against a real measurement before
+any training (the budget is corrected for predictor error once) and the final model is measured.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from edgeprune.errors import PruningError
+from edgeprune.progress import info
+
+log = logging.getLogger(__name__)
+
+METHODS = ("knapsack", "regularized", "precrop")
+
+
+@dataclass
+class PruneResult:
+    module: object
+    history: list
+    method: str
+    budget_ms: float
+    predicted_base_ms: float
+    predicted_ms: float
+    minimum_ms: float
+    plan: dict[str, int]                 # layer -> kept out-channels
+    base_channels: dict[str, int]
+    groups: list[dict]
+    importance: str
+    accuracy_before: float | None = None
+    accuracy_after: float | None = None
+    measured: dict | None = None
+    correction: float = 1.0
+    training: list[dict] = field(default_factory=list)
+    table_meta: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "method": self.method, "importance": self.importance,
+            "budget_ms": round(self.budget_ms, 4), "predicted_base_ms": round(self.predicted_base_ms, 4),
+            "predicted_ms": round(self.predicted_ms, 4), "minimum_reachable_ms": round(self.minimum_ms, 4),
+            "predicted_speedup": round(self.predicted_base_ms / self.predicted_ms, 3),
+            "budget_correction": round(self.correction, 4),
+            "accuracy_before": self.accuracy_before, "accuracy_after": self.accuracy_after,
+            "measured": self.measured,
+            "table": {k: self.table_meta.get(k) for k in ("device", "runtime", "precision", "threads")},
+            "kept_channels": sum(self.plan.values()), "base_channels": sum(self.base_channels.values()),
+            "training": self.training,
+        }
+
+
+def _budget(base_ms: float, target_latency_ms: float | None, speedup: float | None) -> float:
+    if (target_latency_ms is None) == (speedup is None):
+        raise PruningError("give exactly one of --target-latency MS or --speedup X")
+    if speedup is not None:
+        if not speedup >= 1.0:
+            raise PruningError(f"--speedup must be >= 1 (got {speedup})")
+        return base_ms / speedup
+    if not target_latency_ms > 0:
+        raise PruningError(f"--target-latency must be positive (got {target_latency_ms})")
+    return float(target_latency_ms)
+
+
+class _Problem:
+    """Groups + predictor for one model: latency of kept counts, and the knapsack over them."""
+
+    def __init__(self, module, input_specs, lm, table, ignore, min_keep):
+        from edgeprune.pruning.groups import build_graph, find_groups, granularity_of, set_candidates
+
+        self.module, self.specs, self.lm = module, input_specs, lm
+        self.dg = build_graph(module, input_specs)
+        self.groups = find_groups(module, self.dg, lm, ignore)
+        if not self.groups:
+            raise PruningError(f"nothing to prune in {type(module).__name__}: no conv/linear output width can change "
+                               "(every layer feeds a model output, is ignored, or is one the latency table fixes)")
+        set_candidates(self.groups, lm, granularity_of(table), min_keep)
+        self.minimum_ms = self.latency({g.root: g.counts[0] for g in self.groups})
+
+    def latency(self, kept: dict[str, int]) -> float:
+        from edgeprune.pruning.groups import group_channels
+
+        return self.lm.predict(group_channels(self.groups, kept))
+
+    def solve(self, budget_ms: float) -> dict[str, int]:
+        from edgeprune.pruning.importance import kept_values
+        from edgeprune.pruning.solver import Choice, knapsack_plan
+
+        choices = [Choice(g.root, g.counts, kept_values(g.importance, g.counts)) for g in self.groups]
+        return knapsack_plan(choices, self.latency, budget_ms)
+
+    def kept_indices(self, kept: dict[str, int]) -> dict[str, np.ndarray]:
+        from edgeprune.pruning.importance import channels_to_remove
+
+        out = {}
+        for g in self.groups:
+            drop = set(channels_to_remove(g.importance, kept[g.root]))
+            out[g.root] = np.array([i for i in range(g.channels) if i not in drop], dtype=np.int64)
+        return out
+
+
+def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", target_latency_ms: float | None = None,
+          speedup: float | None = None, data=None, epochs: float = 0, ignore: Sequence[str] = (),
+          importance: str | None = None, lam: float = 4.0, steps: int | None = None, lr: float = 0.02,
+          min_keep: float = 0.1, verify: bool = True, seed: int = 0, device: str | None = None) -> PruneResult:
+    """Prune `module` (left untouched) to a latency budget predicted by `table`; see the module docstring."""
+    import torch
+
+    from edgeprune.latency import LatencyModel
+    from edgeprune.pruning.check import HostTimer
+    from edgeprune.pruning.finetune import evaluate, finetune
+    from edgeprune.pruning.gates import ChannelGates
+    from edgeprune.pruning.importance import score_groups
+    from edgeprune.pruning.materialize import apply_plan
+
+    if method not in METHODS:
+        raise PruningError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
+    if epochs and data is None:
+        raise PruningError("--epochs needs --data (fine-tuning needs a dataset); use --epochs 0 to prune without it")
+    if method == "regularized" and (data is None or not epochs):
+        raise PruningError("method 'regularized' trains channel gates: it needs --data and --epochs >= 1")
+    torch.manual_seed(seed)
+    teacher = copy.deepcopy(module).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    work = copy.deepcopy(module).eval()
+    lm = LatencyModel.build(work, input_specs, table)
+    base_ms = lm.predict()
+    budget = _budget(base_ms, target_latency_ms, speedup)
+    prob = _Problem(work, input_specs, lm, table, ignore, min_keep)
+    if prob.minimum_ms > budget:
+        raise PruningError(f"target {budget:.3f} ms is below the minimum reachable latency {prob.minimum_ms:.3f} ms "
+                           f"for this model on this table (predicted now {base_ms:.3f} ms, at most "
+                           f"{base_ms / prob.minimum_ms:.2f}x faster); raise the target or lower the speedup")
+    crit = importance or ("taylor" if data is not None else "magnitude")
+    batches = _calibration(data) if crit == "taylor" else ()
+    timer = HostTimer(table) if verify else None
+    measured = None
+    correction = 1.0
+    acc_before = evaluate(teacher, data.val, device) if data is not None else None
+
+    # one-shot plan on the unpruned model; on this host, correct the budget for predictor error once
+    score_groups(work, prob.dg, prob.groups, crit, batches)
+    eff_budget = budget
+    kept = prob.solve(eff_budget)
+    if timer is not None and timer.available:
+        m_base = timer(work, input_specs)
+        trial, _ = apply_plan(work, input_specs, prob.groups, kept)
+        m_trial = timer(trial, input_specs)
+        p_trial = prob.latency(kept)
+        measured = {"base_ms": m_base}
+        # measured/predicted at the plan, applied to the budget (never loosened beyond the target)
+        ratio = (m_trial / m_base) / (p_trial / base_ms)
+        if ratio > 1.0 + 0.01:
+            correction = 1.0 / ratio
+            eff_budget = max(budget * correction, prob.minimum_ms)
+            kept = prob.solve(eff_budget)
+    training: list[dict] = []
+
+    if method == "knapsack" and data is not None and epochs:
+        n = steps or max(1, min(3, int(math.ceil(epochs))))
+        gates = ChannelGates(work, prob.dg, prob.groups, soft=False)
+        for i in range(1, n + 1):
+            b = base_ms * (eff_budget / base_ms) ** (i / n)
+            if i > 1:
+                score_groups(work, prob.dg, prob.groups, crit, batches)
+            _mask_scores(prob, gates)
+            kept = prob.solve(max(b, prob.minimum_ms)) if i < n else prob.solve(eff_budget)
+            gates.set_masks(prob.kept_indices(kept))
+            stats = finetune(work, data.train, epochs=epochs / n, teacher=teacher, lr=lr, device=device,
+                             description=f"knapsack step {i}/{n}")
+            training.append({"phase": f"step {i}/{n}", "budget_ms": round(b, 4), **stats})
+        gates.remove()
+    elif method == "regularized":
+        gates = ChannelGates(work, prob.dg, prob.groups, soft=True)
+        stats = finetune(work, data.train, epochs=epochs / 2, teacher=teacher, lr=lr, device=device,
+                         extra_loss=lambda: gates.latency_penalty(lm, eff_budget, lam),
+                         extra_params=gates.parameters(), description="gates")
+        training.append({"phase": "gates", "expected_ms": round(getattr(gates, "last_expected_ms", 0.0), 4), **stats})
+        probs = gates.probabilities()
+        _fold_gates(work, prob, gates)
+        gates.remove()
+        for g in prob.groups:  # harden: gate value decides, magnitude breaks ties
+            g.importance = probs[g.root] + 1e-3 * g.importance / max(float(np.max(g.importance)), 1e-12)
+        kept = prob.solve(eff_budget)
+    elif method == "precrop":
+        kept = prob.solve(eff_budget)
+
+    pruned, history = apply_plan(work, input_specs, prob.groups, kept)
+    if method == "precrop":
+        _reinitialize(pruned, seed)
+    if method == "regularized" or (method == "precrop" and epochs) or (method == "knapsack" and epochs and not training):
+        part = epochs / 2 if method == "regularized" else epochs
+        stats = finetune(pruned, data.train, epochs=part, teacher=None if method == "precrop" else teacher,
+                         lr=lr if method != "precrop" else max(lr, 0.05), device=device, description="recover")
+        training.append({"phase": "recover", **stats})
+    from edgeprune.pruning.groups import group_channels
+
+    plan = group_channels(prob.groups, kept)
+    predicted = lm.predict(plan)
+    acc_after = evaluate(pruned, data.val, device) if data is not None else None
+    if timer is not None and timer.available:
+        from edgeprune.pruning.check import check_promise
+
+        m_final = timer(pruned, input_specs)
+        measured = {**check_promise(budget, base_ms, predicted, measured["base_ms"], m_final)}
+    elif timer is not None:
+        measured = {"skipped": timer.reason}
+    groups_json = [{"root": g.root, "members": g.members, "channels": g.channels, "kept": int(kept[g.root]),
+                    "candidates": g.counts} for g in prob.groups]
+    return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
+                       {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
+                       acc_after, measured, correction, training, dict(table.meta))
+
+
+def _mask_scores(prob, gates) -> None:
+    """Masked-out channels score zero: they are the first to go when the budget tightens."""
+    for g in prob.groups:
+        g.importance = g.importance * gates.masks[g.root].numpy()
+
+
+def _fold_gates(model, prob, gates) -> None:
+    """Multiply each gate into the layer it scales, so removing the hooks keeps the function."""
+    import torch
+
+    from edgeprune.pruning.gates import _gate_target
+
+    mods = dict(model.named_modules())
+    with torch.no_grad():
+        for g in prob.groups:
+            gate = gates.gate(g.root).detach()
+            done = set()
+            for m in g.members:
+                t = _gate_target(prob.dg, model, mods[m])
+                if id(t) in done:
+                    continue
+                done.add(id(t))
+                shape = (-1,) + (1,) * (t.weight.dim() - 1)
+                t.weight.mul_(gate.view(shape))
+                if getattr(t, "bias", None) is not None:
+                    t.bias.mul_(gate)
+
+
+def _reinitialize(model, seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+    for m in model.modules():
+        if m is not model and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
+def _calibration(data, n: int = 8) -> list:
+    out = []
+    for x, y in data.train:
+        out.append((x, y))
+        if len(out) == n:
+            break
+    return out
+
+
+def prune_model_spec(model_spec: str, *, input_text: str | None = None, weights: str | None = None, table: str,
+                     method: str = "knapsack", target_latency_ms: float | None = None, speedup: float | None = None,
+                     data: str | None = None, epochs: float = 0, ignore: Sequence[str] = (), out,
+                     importance: str | None = None, verify: bool = True, force_table: bool = False,
+                     data_limit: int | None = None, **kwargs) -> dict:
+    """Load MODEL, prune it against TABLE, write the pruned model directory `out`; returns JSON-able results.
+
+    A failed latency promise (measured on this host) raises PruningError after the directory is written.
+    """
+    from pathlib import Path
+
+    from edgeprune.cli.common import load_with_inputs
+    from edgeprune.latency import load_table
+    from edgeprune.models.saved import save_model_dir
+    from edgeprune.pruning.report import write_report
+    from edgeprune.pruning.saved import pruned_recipe
+
+    loaded, specs = load_with_inputs(model_spec, input_text, weights)
+    tbl = load_table(table, force=force_table)
+    bundle = None
+    if data:
+        from edgeprune.data.specs import resolve_data
+
+        bundle = resolve_data(data, specs[0], batch_size=64, train_limit=data_limit)
+    result = prune(loaded.module, specs, tbl, method=method, target_latency_ms=target_latency_ms, speedup=speedup,
+                   data=bundle, epochs=epochs, ignore=tuple(ignore), importance=importance, verify=verify, **kwargs)
+    # the base must rebuild without this run's weights: a saved model dir, or the spec itself
+    base_spec = _base_spec(model_spec)
+    summary = {"model": str(model_spec), "table": str(table), "data": data, "epochs": epochs, **result.to_json()}
+    layers = _layer_rows(result)
+    out = Path(out)
+    save_model_dir(out, result.module, kind="pruned", recipe=pruned_recipe(base_spec, specs, result.history),
+                   inputs=tuple(specs), extra={"plan.json": {"layers": layers, "groups": result.groups},
+                                               "prune.json": summary},
+                   on_complete=lambda tmp: write_report(tmp, summary, layers))
+    summary["out"] = str(out)
+    info(f"pruned {model_spec} -> {out}: predicted {result.predicted_base_ms:.3f} -> {result.predicted_ms:.3f} ms "
+         f"(budget {result.budget_ms:.3f} ms)")
+    m = result.measured or {}
+    if m.get("ok") is False:
+        raise PruningError(
+            f"latency promise missed on this host: measured {m['measured_ms']:.3f} ms for a {result.budget_ms:.3f} ms "
+            f"budget, speedup {m['measured_speedup']}x vs {m['predicted_speedup']}x predicted (model kept in {out}); "
+            "the table may be stale for this model: re-run edgeprune profile, then prune again")
+    return summary
+
+
+def _base_spec(model_spec: str) -> str:
+    """The spec with file paths made absolute, so the pruned directory loads from any working directory."""
+    from pathlib import Path
+
+    s = str(model_spec)
+    if Path(s).exists():
+        return str(Path(s).resolve())
+    if ":" in s and not s.startswith("torchvision:"):
+        f, fn = s.rsplit(":", 1)
+        if Path(f).exists():
+            return f"{Path(f).resolve()}:{fn}"
+    return s
+
+
+def _layer_rows(result: PruneResult) -> list[dict]:
+    return [{"layer": n, "channels": result.base_channels[n], "kept": k} for n, k in result.plan.items()]

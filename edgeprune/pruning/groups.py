@@ -1,0 +1,117 @@
+"""Channel groups: sets of coupled out-channels torch-pruning removes together, tied to the predictor.
+
+A group (a residual stage's convs + their BNs + the depthwise convs that follow, a conv and its
+BN, a concat branch...) comes from torch-pruning's dependency graph. Its *members* are the
+conv/linear layers whose output width it changes; the latency predictor knows them by the same
+qualified names, so "the group keeps k channels" is the predictor query {member: k for members}.
+A group is left alone when any member is fixed for the predictor (feeds a model output, an
+attention op...), ignored by the user, or unknown to the table.
+
+Candidate kept counts come from the table's staircases: within a stair fewer channels cost the
+same, so only the top of each stair (plus multiples of the table granularity) is worth keeping.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from edgeprune.errors import PruningError
+
+
+@dataclass
+class ChannelGroup:
+    root: str                  # module the group is rooted at (torch-pruning's out-channel root)
+    members: list[str]         # conv/linear layers whose output width the group sets
+    channels: int              # current width
+    counts: list[int] = field(default_factory=list)   # candidate kept counts, ascending, last == channels
+    importance: object = None  # per-channel scores (numpy), higher = keep
+
+    @property
+    def name(self) -> str:
+        return self.root
+
+
+def build_graph(module, input_specs):
+    """torch-pruning's dependency graph of `module` traced on its example inputs."""
+    import torch
+    import torch_pruning as tp
+
+    from edgeprune.models.inputs import example_inputs
+
+    inputs = example_inputs(tuple(input_specs))
+    try:
+        with torch.enable_grad():
+            return tp.DependencyGraph().build_dependency(module, inputs[0] if len(inputs) == 1 else inputs,
+                                                         verbose=False)
+    except Exception as e:
+        raise PruningError(f"torch-pruning cannot trace {type(module).__name__} ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:160] if str(e) else ''}); prune a model whose forward "
+                           "runs on the example input without data-dependent control flow") from None
+
+
+def find_groups(module, dg, lm, ignore: Sequence[str] = ()) -> list[ChannelGroup]:
+    """The prunable channel groups of `module`, each mapped onto the predictor's layer names."""
+    import torch.nn as nn
+
+    names = {m: n for n, m in module.named_modules()}
+    prunable = lm.channels()
+    ignored = [m for n, m in module.named_modules() if _matches(n, ignore) and isinstance(m, (nn.Conv2d, nn.Linear))]
+    groups = []
+    for g in dg.get_all_groups(ignored_layers=ignored, root_module_types=(nn.Conv2d, nn.Linear)):
+        members, ok = [], True
+        for dep, _ in g.items:
+            mod = dep.target.module
+            if not dg.is_out_channel_pruning_fn(dep.handler) or not isinstance(mod, (nn.Conv2d, nn.Linear)):
+                continue
+            n = names.get(mod)
+            if n is None or n not in prunable or _matches(n, ignore):
+                ok = False
+                break
+            members.append(n)
+        if not ok or not members:
+            continue
+        root = names[g[0].dep.target.module]
+        width = prunable[members[0]]
+        if any(prunable[m] != width for m in members):
+            continue  # grouped convs with channel multipliers: not a one-width group
+        groups.append(ChannelGroup(root=root, members=sorted(set(members)), channels=width))
+    return groups
+
+
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    return any(name == p or fnmatch.fnmatchcase(name, p) or name.startswith(p + ".") for p in patterns)
+
+
+def group_channels(groups: Sequence[ChannelGroup], kept: dict[str, int]) -> dict[str, int]:
+    """Predictor plan {layer: width} for kept counts {group root: k}."""
+    out = {}
+    for g in groups:
+        if g.root in kept:
+            for m in g.members:
+                out[m] = int(kept[g.root])
+    return out
+
+
+def set_candidates(groups: Sequence[ChannelGroup], lm, granularity: int, min_keep: float = 0.1) -> None:
+    """Fill each group's candidate counts: stair tops of its latency curve + multiples of granularity."""
+    for g in groups:
+        n = g.channels
+        # below the table's first grid step the curve is extrapolated, not measured: stay at or above it
+        lo = max(1, min(n, granularity), min(n, int(round(n * min_keep))))
+        lat = [lm.predict(group_channels([g], {g.root: k})) for k in range(lo, n + 1)]
+        cands = {n}
+        for i, k in enumerate(range(lo, n)):
+            if lat[i + 1] > lat[i] * (1 + 1e-6) + 1e-9 and (k % granularity == 0 or lat[i + 1] > lat[i] * 1.01):
+                cands.add(k)  # the widest count before the cost steps up
+        cands.update(k for k in range(granularity, n, granularity) if k >= lo)
+        # keep only counts that are stair tops: a wider count of equal cost dominates a narrower one
+        by_cost: dict[float, int] = {}
+        for k in sorted(cands):
+            by_cost[round(lat[k - lo], 9)] = k
+        g.counts = sorted(set(by_cost.values()) | {n})
+
+
+def granularity_of(table, default: int = 8) -> int:
+    return int(table.meta.get("granularity") or default)

@@ -1,0 +1,86 @@
+"""Per-channel importance of each group: which channels to keep when a group shrinks.
+
+    magnitude  L2 norm of every coupled weight slice (no data needed)
+    bn         |gamma| of the group's batch-norms (falls back to magnitude when a group has none)
+    taylor     first-order Taylor |w * dL/dw| summed over calibration batches (needs data)
+
+Scores are normalized per group (mean 1) so the knapsack compares groups on equal footing; a
+group's value for keeping k channels is the sum of its k best scores.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from edgeprune.errors import PruningError
+
+CRITERIA = ("magnitude", "bn", "taylor")
+
+
+def score_groups(module, dg, groups, criterion: str = "magnitude", batches: Sequence = (), loss_fn=None) -> None:
+    """Set `importance` (numpy, one score per channel) on every group."""
+    import torch
+    import torch_pruning as tp
+
+    if criterion not in CRITERIA:
+        raise PruningError(f"unknown importance '{criterion}'; use one of {', '.join(CRITERIA)}")
+    if criterion == "taylor":
+        if not batches:
+            raise PruningError("taylor importance needs calibration batches; pass --data (or use --importance magnitude)")
+        _accumulate_grads(module, batches, loss_fn)
+        imp = tp.importance.GroupTaylorImportance()
+    elif criterion == "bn":
+        imp = tp.importance.BNScaleImportance()
+    else:
+        imp = tp.importance.GroupMagnitudeImportance(p=2)
+    fallback = tp.importance.GroupMagnitudeImportance(p=2)
+    mods = dict(module.named_modules())
+    for g in groups:
+        root = mods[g.root]
+        fn = dg.get_pruner_of_module(root).prune_out_channels
+        group = dg.get_pruning_group(root, fn, list(range(g.channels)))
+        with torch.no_grad():
+            s = imp(group)
+            if s is None:
+                s = fallback(group)
+        s = s.detach().double().cpu().numpy() if s is not None else np.ones(g.channels)
+        s = np.nan_to_num(np.abs(s), nan=0.0)
+        g.importance = s / s.mean() if s.mean() > 0 else np.ones(g.channels)
+    if criterion == "taylor":
+        module.zero_grad(set_to_none=True)
+
+
+def _accumulate_grads(module, batches, loss_fn) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    module.zero_grad(set_to_none=True)
+    was = module.training
+    module.eval()
+    with torch.enable_grad():
+        for batch in batches:
+            x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+            out = module(x)
+            if loss_fn is not None:
+                loss = loss_fn(out, y)
+            elif y is not None and out.dim() == 2:
+                loss = F.cross_entropy(out, y)
+            else:  # no labels: keep the output close to itself under perturbation (energy of the output)
+                loss = out.float().pow(2).mean()
+            loss.backward()
+    module.train(was)
+
+
+def kept_values(importance: np.ndarray, counts: Sequence[int]) -> list[float]:
+    """Value of keeping k channels = sum of the k largest scores, for each candidate k."""
+    srt = np.sort(np.asarray(importance))[::-1]
+    csum = np.concatenate([[0.0], np.cumsum(srt)])
+    return [float(csum[k]) for k in counts]
+
+
+def channels_to_remove(importance: np.ndarray, keep: int) -> list[int]:
+    """Indices of the lowest-scoring channels so that `keep` remain (ties broken by index)."""
+    order = np.lexsort((np.arange(len(importance)), -np.asarray(importance)))
+    return sorted(int(i) for i in order[keep:])

@@ -1,0 +1,277 @@
+"""Hardware-aware pruning: solver optimality vs brute force, real pruned models (shapes, predicted latency of
+the plan == predictor on the materialized model, budget, ONNX export), the model directory, CLI and errors.
+
+Latency tables here are synthetic (a formula, no timing) so the checks are exact and fast; the
+measured promise on real tables is exercised by bench/prune_pareto.py."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from edgeprune.cli.main import cli
+from edgeprune.errors import PruningError
+from edgeprune.latency import LatencyModel
+from edgeprune.latency.kernels import extract_kernels
+from edgeprune.models.inputs import InputSpec
+from edgeprune.pruning import prune
+from edgeprune.pruning.solver import Choice, knapsack_plan, solve_mckp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_latency import SMALL, small_model, synthetic_table  # noqa: E402
+
+
+# ---------------------------------------------------------------- solver
+def _brute(options, cap):
+    best = None
+    for pick in itertools.product(*[range(len(o)) for o in options]):
+        c = sum(options[g][j][0] for g, j in enumerate(pick))
+        v = sum(options[g][j][1] for g, j in enumerate(pick))
+        if c <= cap + 1e-9 and (best is None or v > best):
+            best = v
+    return best
+
+
+def test_mckp_is_optimal_against_brute_force():
+    rng = random.Random(0)
+    for _ in range(150):
+        n = rng.randint(1, 5)
+        options = [[(rng.uniform(0, 3), rng.uniform(0, 5)) for _ in range(rng.randint(1, 4))] for _ in range(n)]
+        cap = rng.uniform(0, 2.0 * n)
+        pick = solve_mckp(options, cap)
+        expect = _brute(options, cap)
+        if expect is None:
+            assert pick is None
+            continue
+        cost = sum(options[g][j][0] for g, j in enumerate(pick))
+        value = sum(options[g][j][1] for g, j in enumerate(pick))
+        assert cost <= cap + 1e-9
+        assert value == pytest.approx(expect, abs=1e-9)
+
+
+def _random_choices(rng, n):
+    choices, cost = [], {}
+    for g in range(n):
+        full = rng.choice([8, 16, 24, 32])
+        counts = list(range(8, full + 1, 8)) if full > 8 else [8]
+        imp = np.sort(np.array([rng.uniform(0.1, 2) for _ in range(full)]))[::-1]
+        choices.append(Choice(f"g{g}", counts, [float(imp[:k].sum()) for k in counts]))
+        w = rng.uniform(0.01, 0.05)
+        cost[f"g{g}"] = {k: w * (-(-k // 16) * 16) + 0.002 * k for k in counts}  # staircase + slope
+    return choices, cost
+
+
+def test_knapsack_plan_is_optimal_for_additive_latency():
+    rng = random.Random(1)
+    for _ in range(40):
+        choices, cost = _random_choices(rng, rng.randint(2, 5))
+        full = {c.name: c.counts[-1] for c in choices}
+
+        def latency(plan, cost=cost, full=full):
+            return 0.1 + sum(cost[n][plan.get(n, full[n])] for n in full)
+
+        lo = latency({c.name: c.counts[0] for c in choices})
+        budget = rng.uniform(lo, latency(full))
+        plan = knapsack_plan(choices, latency, budget)
+        assert latency(plan) <= budget + 1e-12
+        value = sum(dict(zip(c.counts, c.values))[plan[c.name]] for c in choices)
+        best = max(sum(dict(zip(c.counts, c.values))[k] for c, k in zip(choices, ks))
+                   for ks in itertools.product(*[c.counts for c in choices])
+                   if latency({c.name: k for c, k in zip(choices, ks)}) <= budget)
+        assert value == pytest.approx(best, rel=1e-12)
+
+
+def test_knapsack_plan_respects_a_coupled_budget_and_leaves_nothing_that_fits():
+    rng = random.Random(2)
+    for _ in range(20):
+        choices, _ = _random_choices(rng, 4)
+        names = [c.name for c in choices]
+        full = {c.name: c.counts[-1] for c in choices}
+
+        def latency(plan, full=full):  # a chain: each layer costs cin * cout (not additive)
+            w = [plan.get(n, full[n]) for n in names]
+            return 0.05 + 1e-3 * (3 * w[0] + sum(a * b for a, b in zip(w, w[1:])))
+
+        lo = latency({c.name: c.counts[0] for c in choices})
+        budget = rng.uniform(lo, latency(full))
+        plan = knapsack_plan(choices, latency, budget)
+        assert latency(plan) <= budget
+        for c in choices:  # greedy completion: no single group can grow without breaking the budget
+            i = c.counts.index(plan[c.name])
+            if i + 1 < len(c.counts):
+                assert latency({**plan, c.name: c.counts[i + 1]}) > budget
+    with pytest.raises(PruningError, match="minimum reachable latency"):
+        knapsack_plan(choices, latency, lo * 0.5)
+
+
+# ---------------------------------------------------------------- real models, synthetic tables
+def _arch(name):
+    if name == "small":
+        return small_model(), SMALL
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    return torchvision.models.get_model(name, weights=None, num_classes=10).eval(), (InputSpec((1, 3, 32, 32)),)
+
+
+@pytest.mark.parametrize("arch", ["small", "resnet18", "mobilenet_v2", "mobilenet_v3_small"])
+def test_pruned_model_runs_keeps_shapes_and_matches_its_prediction(arch):
+    model, specs = _arch(arch)
+    table = synthetic_table(extract_kernels(model, specs))
+    x = torch.randn(specs[0].shape)
+    with torch.no_grad():
+        ref = model(x)
+    r = prune(model, specs, table, speedup=1.6, verify=False)
+    with torch.no_grad():
+        out = r.module(x)
+        assert torch.equal(model(x), ref)  # the input model is left as it was
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    assert r.predicted_ms <= r.budget_ms + 1e-12 and r.predicted_ms < r.predicted_base_ms
+    assert sum(r.plan.values()) < sum(r.base_channels.values())
+    # the plan's predicted latency is the predictor's answer for the physically pruned model
+    direct = LatencyModel.build(r.module, specs, table)
+    assert direct.predict() == pytest.approx(r.predicted_ms, rel=1e-9)
+    mods = dict(r.module.named_modules())
+    for layer, k in r.plan.items():
+        m = mods[layer]
+        assert (m.out_channels if isinstance(m, nn.Conv2d) else m.out_features) == k
+
+
+def test_ignored_layers_and_output_layers_are_not_pruned():
+    model, specs = small_model(), SMALL
+    table = synthetic_table(extract_kernels(model, specs))
+    r = prune(model, specs, table, speedup=1.5, ignore=["conv1"], verify=False)
+    assert r.module.conv1.out_channels == model.conv1.out_channels
+    assert r.module.fc.out_features == model.fc.out_features and r.module.stem[0].in_channels == 3
+    with pytest.raises(PruningError, match="minimum reachable latency .* ms"):
+        prune(model, specs, table, speedup=50, verify=False)
+
+
+class OnlyHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_nothing_prunable_is_a_clear_error():
+    specs = (InputSpec((1, 3, 8, 8)),)
+    model = OnlyHead().eval()
+    table = synthetic_table(extract_kernels(model, specs))
+    with pytest.raises(PruningError, match="nothing to prune"):
+        prune(model, specs, table, speedup=1.2, verify=False)
+
+
+def test_masked_channels_equal_removed_channels():
+    """The knapsack's iterative schedule fine-tunes a masked model; removing those channels keeps the function."""
+    from edgeprune.pruning.api import _Problem
+    from edgeprune.pruning.gates import ChannelGates
+    from edgeprune.pruning.importance import score_groups
+    from edgeprune.pruning.materialize import apply_plan
+
+    model, specs = _arch("resnet18")
+    for m in model.modules():  # non-trivial BN statistics so masking after BN matters
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    table = synthetic_table(extract_kernels(model, specs))
+    lm = LatencyModel.build(model, specs, table)
+    prob = _Problem(model, specs, lm, table, (), 0.1)
+    score_groups(model, prob.dg, prob.groups, "magnitude")
+    kept = prob.solve(lm.predict() / 1.8)
+    gates = ChannelGates(model, prob.dg, prob.groups, soft=False)
+    gates.set_masks(prob.kept_indices(kept))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        masked = model(x)
+    gates.remove()
+    pruned, _ = apply_plan(model, specs, prob.groups, kept)
+    with torch.no_grad():
+        assert torch.allclose(pruned(x), masked, atol=1e-4)
+
+
+# ---------------------------------------------------------------- model directory, CLI, fine-tuning
+@pytest.fixture()
+def small_setup(tmp_path):
+    f = tmp_path / "small.py"
+    f.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                 "from test_latency import small_model\n\ndef build():\n    return small_model()\n")
+    table = synthetic_table(extract_kernels(small_model(), SMALL), tmp_path / "table.json")
+    table.save()
+    return f"{f}:build", tmp_path / "table.json"
+
+
+def test_cli_prune_writes_a_loadable_model_dir_and_export_reads_it(small_setup, tmp_path):
+    spec, table = small_setup
+    out = tmp_path / "pruned"
+    res = CliRunner().invoke(cli, ["prune", spec, "--input", "1x3x12x12", "--table", str(table), "--speedup", "1.5",
+                                   "--out", str(out), "--no-verify", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output[res.output.index("{"):])
+    assert summary["predicted_ms"] <= summary["budget_ms"] and summary["method"] == "knapsack"
+    for name in ("model.json", "weights.pt", "plan.json", "prune.json", "report.md", "report.png"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "model.json").read_text())["kind"] == "pruned"
+    from edgeprune.models import load_model
+
+    loaded = load_model(str(out))
+    lm = LatencyModel.build(loaded.module, SMALL, load_table_(table))
+    assert lm.predict() == pytest.approx(summary["predicted_ms"], abs=1e-4)
+    x = torch.randn(1, 3, 12, 12)
+    assert loaded.module(x).shape == (1, 5)
+    exp = CliRunner().invoke(cli, ["export", str(out), "--format", "onnx", "--out", str(tmp_path / "exp")])
+    assert exp.exit_code == 0, exp.output
+    assert list((tmp_path / "exp").rglob("*.onnx"))
+
+
+def load_table_(path):
+    from edgeprune.latency import load_table
+
+    return load_table(path)
+
+
+def test_cli_errors_are_one_line(small_setup, tmp_path):
+    spec, table = small_setup
+    base = ["prune", spec, "--input", "1x3x12x12", "--table", str(table), "--out", str(tmp_path / "o"), "--no-verify"]
+    for extra, msg in ((["--speedup", "40"], "minimum reachable latency"),
+                       ([], "exactly one of --target-latency"),
+                       (["--speedup", "2", "--method", "regularized"], "needs --data"),
+                       (["--target-latency", "0.5", "--epochs", "1"], "--epochs needs --data")):
+        res = CliRunner().invoke(cli, base + extra)
+        assert res.exit_code != 0 and msg in res.output, res.output
+        assert "Traceback" not in res.output and res.output.strip().count("\n") == 0
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("method", ["knapsack", "regularized"])
+def test_fine_tuned_prune_on_fashion_mnist(method, tmp_path):
+    from edgeprune.data.specs import resolve_data
+
+    specs = (InputSpec((1, 1, 28, 28)),)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)).eval()
+    data = resolve_data("fashion-mnist", specs[0], batch_size=64, train_limit=640, val_limit=500)
+    from edgeprune.pruning.finetune import finetune
+
+    finetune(model, data.train, epochs=10, lr=0.05)  # a teacher that knows something
+    table = synthetic_table(extract_kernels(model, specs))
+    one_shot = prune(model, specs, table, speedup=1.3, data=data, epochs=0, verify=False)
+    r = prune(model, specs, table, method=method, speedup=1.3, data=data, epochs=3, verify=False)
+    assert r.predicted_ms <= r.budget_ms
+    assert r.accuracy_before > 0.4 and one_shot.accuracy_before == r.accuracy_before
+    assert r.accuracy_after > one_shot.accuracy_after  # fine-tuning recovers what one-shot pruning lost
+    phases = [t["phase"] for t in r.training]
+    assert phases == (["gates", "recover"] if method == "regularized" else ["step 1/3", "step 2/3", "step 3/3"])
+    assert LatencyModel.build(r.module, specs, table).predict() == pytest.approx(r.predicted_ms, rel=1e-9)
