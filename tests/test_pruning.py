@@ -275,3 +275,18 @@ def test_fine_tuned_prune_on_fashion_mnist(method, tmp_path):
     phases = [t["phase"] for t in r.training]
     assert phases == (["gates", "recover"] if method == "regularized" else ["step 1/3", "step 2/3", "step 3/3"])
     assert LatencyModel.build(r.module, specs, table).predict() == pytest.approx(r.predicted_ms, rel=1e-9)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_prune_measures_its_promise_on_the_tables_runtime_and_precision(precision, tmp_path):
+    """The table's precision decides: an int8 table prunes against int8 costs and the check times int8 ONNX."""
+    model = small_model()
+    table = synthetic_table(extract_kernels(model, SMALL))
+    table.meta["precision"] = precision
+    r = prune(model, SMALL, table, speedup=1.5, verify=True)
+    m = r.measured
+    assert m["measured_ms"] > 0 and m["measured_base_ms"] > m["measured_ms"]
+    assert m["measured_speedup"] == pytest.approx(m["measured_base_ms"] / m["measured_ms"], rel=1e-2)
+    assert m["ok"] == (m["within_budget"] and m["speedup_share"] >= 0.9)
+    table.meta["device"] = "jetson-orin-nano"  # a table from elsewhere: predicted only, said so
+    assert "not this host" in prune(model, SMALL, table, speedup=1.5, verify=True).measured["skipped"]

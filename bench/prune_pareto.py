@@ -1,0 +1,445 @@
+"""Accuracy vs measured latency of latency-table-driven pruning against the usual baselines.
+
+Two families on Fashion-MNIST (1x1x28x28), ONNX Runtime fp32 on this host at fixed threads:
+  resnet     a small ResNet (examples/fashion_cnn.FashionCNN at widths 16/32/64: residual coupling)
+  mbv2       a MobileNetV2-style network (inverted residuals, depthwise convs, ReLU6)
+For each family the dense model is trained once (cached in bench/work/), its latency table is
+built with edgeprune's build_table (kept in bench/results/prune_pareto_tables/), and for budgets
+of 2x and 3x *measured* speedup each method gets the same fine-tuning budget (EPOCHS passes over a
+TRAIN_SUBSET-image subset of the training set, same augmentation, KD from the dense model):
+  knapsack      edgeprune prune --method knapsack (iterative masked schedule)
+  regularized   edgeprune prune --method regularized (soft gates + latency penalty, then recovery)
+  uniform       torch-pruning magnitude pruning, one ratio for every layer, bisected on measured latency
+  flops         torch-pruning global magnitude pruning to the budget's FLOPs (MACs / speedup)
+  dense-small   the uniform baseline's architecture, freshly initialized, trained from scratch (no KD)
+Accuracy is on the full 10k test set. All latencies in the table are re-measured at the end side
+by side in one process (ROUNDS interleaved rounds, fastest p50 kept) so ratios are fair.
+
+Resumable: each finished (family, speedup, method) row is appended to
+bench/results/prune_pareto.jsonl with its model saved under bench/work/prune_pareto/; a restart
+skips finished rows.
+
+    flock /tmp/edgeprune-bench.lock nice -n 5 .venv/bin/python bench/prune_pareto.py
+    .venv/bin/python bench/prune_pareto.py --report        # re-measure + rewrite the report only
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / "work" / "prune_pareto"
+JSONL = RESULTS / "prune_pareto.jsonl"
+TABLES = RESULTS / "prune_pareto_tables"
+THREADS = 1  # 2 cores shared with other jobs: 2 threads would time the neighbours (see docs/latency.md)
+SPEEDUPS = (2.0, 3.0)
+METHODS = ("knapsack", "regularized", "uniform", "flops", "dense-small")
+FAMILIES = ("resnet", "mbv2")
+TRAIN_SUBSET = 12000
+EPOCHS = 2.0
+DENSE_EPOCHS = 3
+ROUNDS = 3
+TABLE_BUDGET_S = 150
+BATCH = 128
+TOOLS = ("torch", "torch-pruning", "onnx", "onnxruntime", "numpy")
+
+
+# ---------------------------------------------------------------- models
+def mbv2(num_classes=10):
+    return MBV2(num_classes)
+
+
+def _nn():
+    import torch.nn as nn
+
+    return nn
+
+
+class InvRes(_nn().Module):
+    """Inverted residual: 1x1 expand, 3x3 depthwise, 1x1 project (+ identity when shapes allow)."""
+
+    def __init__(self, cin, cout, stride, t):
+        nn = _nn()
+        super().__init__()
+        hid = cin * t
+        layers = []
+        if t != 1:
+            layers += [nn.Conv2d(cin, hid, 1, bias=False), nn.BatchNorm2d(hid), nn.ReLU6()]
+        layers += [nn.Conv2d(hid, hid, 3, stride, 1, groups=hid, bias=False), nn.BatchNorm2d(hid), nn.ReLU6(),
+                   nn.Conv2d(hid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+        self.res = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.conv(x) if self.res else self.conv(x)
+
+
+class MBV2(_nn().Module):
+    """MobileNetV2-style network for 28x28 grayscale images."""
+
+    def __init__(self, num_classes=10):
+        nn = _nn()
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6())
+        cfg = [(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1)]
+        blocks, cin = [], 16
+        for t, c, n, s in cfg:
+            for i in range(n):
+                blocks.append(InvRes(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.Conv2d(cin, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU6())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.head(self.blocks(self.stem(x)))).flatten(1))
+
+
+def build(family: str):
+    import torch
+
+    torch.manual_seed(0)
+    if family == "resnet":
+        from examples.fashion_cnn import FashionCNN
+
+        return FashionCNN(widths=(16, 32, 64))
+    return mbv2()
+
+
+# ---------------------------------------------------------------- helpers
+def specs():
+    from edgeprune.models.inputs import InputSpec
+
+    return (InputSpec((1, 1, 28, 28)),)
+
+
+def data(limit):
+    from edgeprune.data.specs import resolve_data
+
+    return resolve_data("fashion-mnist", specs()[0], batch_size=BATCH, train_limit=limit,
+                        val_limit=500 if RESULTS.parts[1] == "tmp" else None)
+
+
+def timer_settings():
+    from edgeprune.devices.runner import BenchSettings
+
+    return BenchSettings(threads=THREADS, warmup=10, min_runs=50, max_runs=600, max_seconds=3.0, rel_tol=0.005)
+
+
+def measure(module) -> float:
+    from edgeprune.latency.measure import measure_module
+
+    return float(measure_module(module, specs(), runtime="onnxruntime", precision="fp32",
+                                settings=timer_settings()).timing.p50_ms)
+
+
+def macs(module) -> float:
+    import torch
+    import torch_pruning as tp
+
+    return float(tp.utils.count_ops_and_params(module, torch.randn(1, 1, 28, 28))[0])
+
+
+def done_rows() -> dict:
+    rows = {}
+    if JSONL.exists():
+        for line in JSONL.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["family"], r["speedup"], r["method"])] = r
+    return rows
+
+
+def append_row(row: dict) -> None:
+    JSONL.parent.mkdir(parents=True, exist_ok=True)
+    with open(JSONL, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def model_path(family, speedup, method) -> Path:
+    return WORK / family / f"{speedup:g}x-{method}.pt"
+
+
+def save_module(module, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(module, tmp)  # a local cache of this benchmark's own models (whole module: pruned shapes)
+    tmp.replace(path)
+
+
+def load_module(path: Path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False).eval()
+
+
+# ---------------------------------------------------------------- steps
+def dense(family: str, bundle_full):
+    """The trained dense model (cached)."""
+    from edgeprune.pruning.finetune import evaluate, finetune
+
+    path = WORK / family / "dense.pt"
+    if path.exists():
+        m = load_module(path)
+        return m, json.loads((WORK / family / "dense.json").read_text())
+    m = build(family)
+    t0 = time.time()
+    finetune(m, bundle_full.train, epochs=DENSE_EPOCHS, lr=0.1, description=f"train dense {family}")
+    info = {"test_accuracy": evaluate(m, bundle_full.val), "epochs": DENSE_EPOCHS, "train_images": 60000,
+            "train_seconds": round(time.time() - t0, 1)}
+    save_module(m, path)
+    (WORK / family / "dense.json").write_text(json.dumps(info))
+    return m.eval(), info
+
+
+def table_for(family: str, module):
+    from edgeprune.latency import build_table, load_table
+
+    path = TABLES / f"{family}-onnxruntime-fp32.json"
+    record_path = TABLES / f"{family}-build.json"
+    if not record_path.exists():
+        rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
+                          out=path, granularity=8, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
+                          progress=False)
+        record_path.write_text(json.dumps(rep.to_json(), indent=1))
+    return load_table(path)
+
+
+def tp_pruned(model, ratio: float, global_pruning: bool):
+    import torch
+    import torch_pruning as tp
+
+    m = copy.deepcopy(model).eval()
+    pruner = tp.pruner.MagnitudePruner(m, torch.randn(1, 1, 28, 28), importance=tp.importance.GroupMagnitudeImportance(p=2),
+                                       pruning_ratio=ratio, global_pruning=global_pruning, ignored_layers=[m.fc], max_pruning_ratio=0.9,
+                                       round_to=None if global_pruning else 8)
+    pruner.step()
+    return m.eval()
+
+
+def bisect(make, score, target, lo=0.0, hi=0.95, iters=7):
+    """Ratio r in [lo, hi] whose score(make(r)) is closest to target (score falls as r rises)."""
+    best = None
+    for _ in range(iters):
+        r = (lo + hi) / 2
+        m = make(r)
+        s = score(m)
+        if best is None or abs(s - target) < abs(best[2] - target):
+            best = (r, m, s)
+        if s > target:
+            lo = r
+        else:
+            hi = r
+    return best
+
+
+def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs, cache):
+    import torch
+
+    from edgeprune.pruning import prune
+    from edgeprune.pruning.finetune import evaluate, finetune
+
+    torch.manual_seed(0)
+    target = base_ms / speedup
+    extra = {}
+    t0 = time.time()
+    if method in ("knapsack", "regularized"):
+        r = prune(model, specs(), table, method=method, target_latency_ms=target, data=bundle, epochs=EPOCHS,
+                  verify=True)
+        pruned, acc = r.module, r.accuracy_after
+        extra = {"predicted_ms": round(r.predicted_ms, 4), "budget_correction": round(r.correction, 4),
+                 "promise": r.measured, "importance": r.importance}
+    else:
+        if "uniform" not in cache:  # the uniform structure is shared by 'uniform' and 'dense-small'
+            cache["uniform"] = bisect(lambda q: tp_pruned(model, q, False), measure, target)
+        if method == "flops":
+            ratio, pruned, _ = bisect(lambda q: tp_pruned(model, q, True), macs, base_macs / speedup, iters=8)
+        else:
+            ratio, pruned, _ = cache["uniform"]
+            pruned = copy.deepcopy(pruned)
+        extra["ratio"] = round(ratio, 4)
+        if method == "dense-small":
+            from edgeprune.pruning.api import _reinitialize
+
+            _reinitialize(pruned, 0)
+            finetune(pruned, bundle.train, epochs=EPOCHS, lr=0.05, description=f"{family} {method}")
+        else:
+            finetune(pruned, bundle.train, epochs=EPOCHS, teacher=model, lr=0.02, description=f"{family} {method}")
+        acc = evaluate(pruned, bundle.val)
+    save_module(pruned, model_path(family, speedup, method))
+    return {"family": family, "speedup": speedup, "method": method, "accuracy": acc, "macs": macs(pruned),
+            "measured_ms_at_run": round(measure(pruned), 4), "target_ms": round(target, 4),
+            "seconds": round(time.time() - t0, 1), **extra}
+
+
+# ---------------------------------------------------------------- report
+def side_by_side(rows: dict) -> dict:
+    """Fastest p50 over ROUNDS interleaved rounds for every model, keyed like the rows (+ dense)."""
+    keys = [(f, 0.0, "dense") for f in FAMILIES if (WORK / f / "dense.pt").exists()] + sorted(rows)
+    mods = {k: load_module(WORK / k[0] / "dense.pt") if k[2] == "dense" else load_module(model_path(*k))
+            for k in keys}
+    best: dict = {}
+    for _ in range(ROUNDS):
+        for k, m in mods.items():
+            t = measure(m)
+            best[k] = min(best.get(k, float("inf")), t)
+    return best
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for t in TOOLS:
+        try:
+            versions[t] = metadata.version(t)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu, "platform": platform.platform(), "python": platform.python_version(), "versions": versions}
+
+
+def report(rows: dict) -> dict:
+    lat = side_by_side(rows)
+    out_rows = []
+    for f in FAMILIES:
+        dpath = WORK / f / "dense.json"
+        if not dpath.exists():
+            continue
+        d = json.loads(dpath.read_text())
+        dense_ms = lat[(f, 0.0, "dense")]
+        out_rows.append({"family": f, "speedup": None, "method": "dense", "accuracy": d["test_accuracy"],
+                         "measured_ms": round(dense_ms, 4), "measured_speedup": 1.0})
+        for k in sorted(k for k in rows if k[0] == f):
+            r = rows[k]
+            out_rows.append({**r, "measured_ms": round(lat[k], 4), "measured_speedup": round(dense_ms / lat[k], 3),
+                             "drop_pts": round(100 * (d["test_accuracy"] - r["accuracy"]), 2)})
+    res = {"benchmark": "prune_pareto", "runtime": "onnxruntime", "precision": "fp32", "threads": THREADS,
+           "input": "1x1x28x28", "data": f"fashion-mnist: fine-tune on the first {TRAIN_SUBSET} training images, "
+           f"{EPOCHS:g} epochs each; test accuracy on the 10k test set", "dense_epochs": DENSE_EPOCHS,
+           "rounds": ROUNDS, "machine": machine(), "rows": out_rows,
+           "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
+                      for f in FAMILIES if (TABLES / f"{f}-build.json").exists()}}
+    (RESULTS / "prune_pareto.json").write_text(json.dumps(res, indent=1) + "\n")
+    (RESULTS / "prune_pareto.md").write_text(markdown(res))
+    plot(res)
+    return res
+
+
+def markdown(res: dict) -> str:
+    m = res["machine"]
+    lines = ["# Pruning Pareto: accuracy vs measured latency (Fashion-MNIST)", "",
+             f"ONNX Runtime {m['versions'].get('onnxruntime')} fp32, {res['threads']} thread(s), input {res['input']}, "
+             f"on {m['cpu']}; torch {m['versions'].get('torch')}, torch-pruning {m['versions'].get('torch-pruning')}.",
+             f"{res['data']}. Dense models: {res['dense_epochs']} epochs on all 60k images. Latency: fastest p50 of "
+             f"{res['rounds']} interleaved rounds, all models measured side by side in one process.", "",
+             "| family | target | method | test acc | drop (pts) | measured ms | measured speedup | MACs (M) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in res["rows"]:
+        tgt = "-" if r["speedup"] is None else f"{r['speedup']:g}x"
+        lines.append(f"| {r['family']} | {tgt} | {r['method']} | {100 * r['accuracy']:.2f}% | "
+                     f"{r.get('drop_pts', 0):.2f} | {r['measured_ms']:.4f} | {r['measured_speedup']:.2f}x | "
+                     f"{r['macs'] / 1e6 if 'macs' in r else float('nan'):.2f} |")
+    lines += ["", "Promise (knapsack/regularized: measured at the end of the prune run, +-3% budget, >= 90% of the "
+              "predicted speedup):", ""]
+    for r in res["rows"]:
+        p = r.get("promise") or {}
+        if "measured_ms" in p:
+            lines.append(f"- {r['family']} {r['speedup']:g}x {r['method']}: measured {p['measured_ms']} ms vs target "
+                         f"{r['target_ms']} ms; speedup {p['measured_speedup']}x vs {p['predicted_speedup']}x predicted: "
+                         f"{'ok' if p['ok'] else 'MISSED'}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fams = [f for f in FAMILIES if any(r["family"] == f for r in res["rows"])]
+    fig, axes = plt.subplots(1, max(1, len(fams)), figsize=(6 * max(1, len(fams)), 4.2), squeeze=False)
+    style = {"dense": ("k", "*"), "knapsack": ("#2f81f7", "o"), "regularized": ("#8250df", "s"),
+             "uniform": ("#d29922", "^"), "flops": ("#cf222e", "v"), "dense-small": ("#57606a", "D")}
+    for ax, f in zip(axes[0], fams):
+        for meth, (c, mk) in style.items():
+            pts = [(r["measured_ms"], 100 * r["accuracy"]) for r in res["rows"] if r["family"] == f and r["method"] == meth]
+            if pts:
+                ax.scatter(*zip(*pts), c=c, marker=mk, label=meth, s=50)
+        ax.set_title(f"{f} (Fashion-MNIST, ORT fp32, {res['threads']} thr)")
+        ax.set_xlabel("measured latency (ms)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "prune_pareto.png", dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- main
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--smoke", action="store_true", help="tiny settings, results under /tmp (checks the script runs)")
+    args = ap.parse_args()
+    if args.smoke:
+        global RESULTS, WORK, JSONL, TABLES, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, ROUNDS, SPEEDUPS, TABLE_BUDGET_S
+        RESULTS = Path("/tmp/prune_pareto_smoke/results")
+        WORK, JSONL, TABLES = RESULTS.parent / "work", RESULTS / "prune_pareto.jsonl", RESULTS / "tables"
+        TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, ROUNDS, SPEEDUPS, TABLE_BUDGET_S = 512, 0.5, 0.05, 1, (2.0,), 5
+    import os
+
+    os.environ.setdefault("EDGEPRUNE_QUIET", "1")
+    import torch
+
+    torch.set_num_threads(2)
+    rows = done_rows()
+    if not args.report:
+        bundle_full = data(None)
+        bundle = data(TRAIN_SUBSET)
+        for family in args.families.split(","):
+            model, dinfo = dense(family, bundle_full)
+            print(json.dumps({"family": family, "dense": dinfo}), flush=True)
+            table = table_for(family, model)
+            base_ms = min(measure(model) for _ in range(2))
+            base_macs = macs(model)
+            cache: dict = {}
+            for speedup in SPEEDUPS:
+                cache.clear()
+                for method in METHODS:
+                    key = (family, speedup, method)
+                    if key in rows:
+                        continue
+                    try:
+                        row = run_method(family, method, speedup, model, table, bundle, base_ms, base_macs, cache)
+                    except Exception as e:  # a failed method is a result too; the others still run
+                        traceback.print_exc()
+                        row = {"family": family, "speedup": speedup, "method": method, "error": f"{type(e).__name__}: {e}"}
+                        print(json.dumps(row), flush=True)
+                        continue
+                    rows[key] = row
+                    append_row(row)
+                    print(json.dumps(row), flush=True)
+    res = report({k: v for k, v in rows.items() if "error" not in v})
+    print(json.dumps(res["rows"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
