@@ -290,3 +290,21 @@ def test_prune_measures_its_promise_on_the_tables_runtime_and_precision(precisio
     assert m["ok"] == (m["within_budget"] and m["speedup_share"] >= 0.9)
     table.meta["device"] = "jetson-orin-nano"  # a table from elsewhere: predicted only, said so
     assert "not this host" in prune(model, SMALL, table, speedup=1.5, verify=True).measured["skipped"]
+
+
+def test_build_config_prune_stage_hands_the_pruned_model_to_export(small_setup, tmp_path):
+    from edgeprune.build import load_build_config, run_build
+
+    spec, table = small_setup
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(f'schema_version = 1\nname = "t"\n[model]\nspec = "{spec}"\ninput = "1x3x12x12"\n'
+                   f'[[stages]]\ntype = "prune"\ntable = "{table}"\nspeedup = 1.5\n'
+                   '[[stages]]\ntype = "export"\nformats = ["onnx"]\n')
+    out = tmp_path / "out"
+    res = run_build(load_build_config(cfg), out)
+    manifest = json.loads((out / "build.json").read_text())
+    assert res.failed_stage is None, manifest
+    prune_stage = manifest["stages"][0]["summary"]
+    assert prune_stage["predicted_ms"] <= prune_stage["budget_ms"] and "measured_ms" in prune_stage["measured"]
+    assert json.loads((Path(prune_stage["model_dir"]) / "model.json").read_text())["kind"] == "pruned"
+    assert list((out / "02-export").rglob("*.onnx"))
