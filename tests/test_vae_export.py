@@ -34,3 +34,26 @@ def test_student_executorch_fully_delegated_with_parity(tmp_path):
     assert out.shape == ref.shape == (1, 3, 9, 32, 32)
     assert np.abs(out - ref).max() < 1e-4
 
+
+
+def test_redesigned_dir_is_a_normal_model_for_export_and_verify(tmp_path):
+    """`edgeprune vae redesign` -> `edgeprune export DIR` -> `edgeprune verify OUT`, through the CLI."""
+    import json
+
+    from click.testing import CliRunner
+
+    from edgeprune.cli.main import cli
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["vae", "redesign", "edgeprune.vae.zoo:ltxvideo_small", "--latent", "1x8x2x4x4",
+                              "--preset", "small", "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    assert "video 1x3x5x16x16" in res.output  # this small LTX: 1 + 4 * (2 - 1) frames, 4x spatial
+    res = runner.invoke(cli, ["export", str(tmp_path / "s"), "--format", "onnx,executorch", "--threads", "1",
+                              "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {a["format"]: a["status"] for a in manifest["artifacts"]} == {"onnx": "ok", "executorch": "ok"}
+    assert all(a["parity"]["passed"] for a in manifest["artifacts"])
+    res = runner.invoke(cli, ["verify", str(tmp_path / "out"), "--threads", "1"])
+    assert res.exit_code == 0, res.output

@@ -139,8 +139,9 @@ class CausalDepthwise(nn.Module):
         v = x.unflatten(0, (-1, t))  # [B, T, C, H, W]
         first = v[:, :1]
         v = torch.cat([first] * (self.kt - 1) + [v], dim=1)  # repeat the first frame (causal padding)
-        shifted = torch.stack([v[:, i : i + t] for i in range(self.kt)], dim=3)  # [B, T, C, kt, H, W]
-        return self.conv(shifted.flatten(0, 1).flatten(1, 2))
+        # [B*T, C, kt, H, W] (rank 5 at most: Core ML's limit), channel-major like the grouped weight
+        shifted = torch.cat([v[:, i : i + t].flatten(0, 1).unflatten(1, (-1, 1)) for i in range(self.kt)], dim=2)
+        return self.conv(shifted.flatten(1, 2))
 
 
 class SeparableBlock(nn.Module):
