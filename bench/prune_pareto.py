@@ -49,7 +49,7 @@ TRAIN_SUBSET = 12000
 EPOCHS = 2.0
 DENSE_EPOCHS = 2
 ROUNDS = 3
-TABLE_BUDGET_S = 150
+TABLE_BUDGET_S = 90
 BATCH = 128
 TOOLS = ("torch", "torch-pruning", "onnx", "onnxruntime", "numpy")
 
