@@ -124,3 +124,13 @@ def test_cli_errors_are_one_line(tmp_path):
                               "--data", f"images:{tmp_path / 'empty'}", "--steps", "2"])
     assert res.exit_code == 1 and "has no images" in res.output and "Traceback" not in res.output
     assert isinstance(DataSpecError("x"), EdgepruneError)
+
+
+def test_table_options_are_checked(tmp_path):
+    from edgeprune.errors import TableError
+
+    teacher = zoo.wan_small().eval()
+    with pytest.raises(EdgepruneError, match="--table needs --target-latency"):
+        redesign(teacher, (1, 4, 2, 4, 4), table=str(tmp_path / "t.json"))
+    with pytest.raises(TableError, match="latency table not found"):
+        redesign(teacher, (1, 4, 2, 4, 4), table=str(tmp_path / "t.json"), target_latency_ms=5.0)
