@@ -97,8 +97,8 @@ def _predict_table_ms(table, module: torch.nn.Module, latent_shape: tuple[int, .
         return LatencyModel.build(module.eval(), (InputSpec(tuple(latent_shape)),), table).predict()
     except TableError as e:
         raise EdgepruneError(
-            f"the latency table {table.path} cannot predict the student decoders ({e}); build it on a student first: "
-            f"edgeprune vae redesign ... --preset large --out S && edgeprune profile S --out {table.path}"
+            f"the latency table {table.path} cannot predict the student decoders ({e}); build it on the candidate "
+            "students first (edgeprune.latency.build_table on each preset's StudentDecoder; see docs/vae.md)"
         ) from None
 
 
