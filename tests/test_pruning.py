@@ -253,9 +253,11 @@ def test_cli_errors_are_one_line(small_setup, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("method", ["knapsack", "regularized"])
-def test_fine_tuned_prune_on_fashion_mnist(method, tmp_path):
+@pytest.fixture(scope="module")
+def fashion_teacher():
+    """A small CNN trained briefly on 640 Fashion-MNIST images (a teacher that knows something)."""
     from edgeprune.data.specs import resolve_data
+    from edgeprune.pruning.finetune import finetune
 
     specs = (InputSpec((1, 1, 28, 28)),)
     torch.manual_seed(0)
@@ -263,9 +265,13 @@ def test_fine_tuned_prune_on_fashion_mnist(method, tmp_path):
                           nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)).eval()
     data = resolve_data("fashion-mnist", specs[0], batch_size=64, train_limit=640, val_limit=500)
-    from edgeprune.pruning.finetune import finetune
+    finetune(model, data.train, epochs=10, lr=0.05)
+    return model, specs, data
 
-    finetune(model, data.train, epochs=10, lr=0.05)  # a teacher that knows something
+
+@pytest.mark.parametrize("method", ["knapsack", "regularized"])
+def test_fine_tuned_prune_on_fashion_mnist(method, fashion_teacher):
+    model, specs, data = fashion_teacher
     table = synthetic_table(extract_kernels(model, specs))
     one_shot = prune(model, specs, table, speedup=1.3, data=data, epochs=0, verify=False)
     r = prune(model, specs, table, method=method, speedup=1.3, data=data, epochs=3, verify=False)
