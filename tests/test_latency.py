@@ -4,6 +4,7 @@ build, graph-aware predictions for pruned configurations, CLI."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -122,6 +123,8 @@ def test_corrupted_tables_are_refused(tmp_path):
 
 
 def test_foreign_fingerprint_refused_unless_forced(tmp_path, caplog):
+    # an in-process CLI test may have raised the root level; the warning is edgeprune's own
+    caplog.set_level(logging.WARNING, logger="edgeprune")
     graph = extract_kernels(small_model(), SMALL)
     t = synthetic_table(graph, tmp_path / "t.json")
     t.meta["fingerprint"] = {**t.meta["fingerprint"], "cpu": "Some Other CPU", "threads": 4}

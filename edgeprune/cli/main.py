@@ -38,6 +38,9 @@ def cli(verbose: int) -> None:
         # third-party converters are chatty; keep the terminal for edgeprune's own lines
         for name in ("torch", "onnxscript", "executorch", "coremltools", "absl", "root", "litert_torch"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    # "root" above quiets libraries that log through the root logger; edgeprune's own
+    # warnings (a forced foreign table, a missed latency promise) must still reach the user
+    logging.getLogger("edgeprune").setLevel(level)
 
 
 def _register() -> None:
@@ -55,13 +58,7 @@ def _register() -> None:
         "prune",
         "vae",
     ):
-        try:
-            module = importlib.import_module(f"edgeprune.cli.{name}")
-        except ModuleNotFoundError as e:  # TEMPORARY while capabilities land; removed before release
-            if e.name == f"edgeprune.cli.{name}":
-                continue
-            raise
-        module.register(cli)
+        importlib.import_module(f"edgeprune.cli.{name}").register(cli)
 
 
 _register()
