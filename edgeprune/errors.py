@@ -51,6 +51,10 @@ class PruningError(EdgepruneError):
     """A pruning request cannot be satisfied (budget unreachable, nothing prunable...)."""
 
 
+class LatencyPromiseError(PruningError):
+    """The pruned model was written, but the host measured it slower than the table promised."""
+
+
 class ConfigError(EdgepruneError):
     """A build/config file is invalid."""
 

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeprune.errors import PruningError
+from edgeprune.errors import LatencyPromiseError, PruningError
 from edgeprune.progress import info
 
 log = logging.getLogger(__name__)
@@ -319,7 +319,7 @@ def prune_model_spec(model_spec: str, *, input_text: str | None = None, weights:
          f"(budget {result.budget_ms:.3f} ms)")
     m = result.measured or {}
     if m.get("ok") is False:
-        raise PruningError(
+        raise LatencyPromiseError(
             f"latency promise missed on this host: measured {m['measured_ms']:.3f} ms for a {result.budget_ms:.3f} ms "
             f"budget, speedup {m['measured_speedup']}x vs {m['predicted_speedup']}x predicted (model kept in {out}); "
             "the table may be stale for this model: re-run edgeprune profile, then prune again")
