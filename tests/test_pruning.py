@@ -113,6 +113,62 @@ def test_knapsack_plan_respects_a_coupled_budget_and_leaves_nothing_that_fits():
         knapsack_plan(choices, latency, lo * 0.5)
 
 
+def test_group_share_values_protect_narrow_and_coupled_groups():
+    """Per-channel scores normalized to mean 1 make a channel of a 16-wide group worth one of a 64-wide group;
+    the knapsack's value is the share of a group's importance kept (x layers it sets), so when cutting 8
+    channels costs the same anywhere, the wide group gives them up, and of two equal groups the uncoupled one."""
+    from edgeprune.pruning.importance import group_values
+
+    narrow = np.array([1.5] * 8 + [0.5] * 8)  # mean 1: its weakest 8 sum to 4 < the wide group's weakest 8 (8)
+    wide = np.ones(64)
+    per_channel = 0.01  # additive: every channel costs the same, so only the values decide
+
+    def latency(plan):
+        return per_channel * (plan.get("narrow", 16) + plan.get("wide", 64))
+
+    budget = per_channel * (80 - 8)
+    counts_n, counts_w = [8, 16], list(range(8, 65, 8))
+    old = knapsack_plan([Choice("narrow", counts_n, [float(np.sort(narrow)[::-1][:k].sum()) for k in counts_n]),
+                         Choice("wide", counts_w, [float(k) for k in counts_w])], latency, budget)
+    assert old == {"narrow": 8, "wide": 64}  # raw per-channel values cut the narrow group in half
+    new = knapsack_plan([Choice("narrow", counts_n, group_values(narrow, counts_n)),
+                         Choice("wide", counts_w, group_values(wide, counts_w))], latency, budget)
+    assert new == {"narrow": 16, "wide": 56}
+    assert group_values(wide, [32, 64], weight=3) == pytest.approx([1.5, 3.0])  # share x layers
+    coupled = knapsack_plan([Choice("a", counts_n, group_values(np.ones(16), counts_n, weight=2)),
+                             Choice("b", counts_n, group_values(np.ones(16), counts_n, weight=1))],
+                            lambda p: per_channel * (p.get("a", 16) + p.get("b", 16)), per_channel * 24)
+    assert coupled == {"a": 16, "b": 8}
+
+
+def test_measured_fit_lands_the_plan_under_the_measured_budget():
+    """The promise is measured: with a clock that runs 25% slower than the predictor (predictor error), the fit
+    tightens the predicted budget until the plan measures within budget, and does not over-prune."""
+    from edgeprune.pruning.api import FIT_HIGH, FIT_LOW, _fit_measured, _Problem
+    from edgeprune.pruning.importance import score_groups
+
+    model, specs = small_model(), SMALL
+    table = synthetic_table(extract_kernels(model, specs))
+    lm = LatencyModel.build(model, specs, table)
+    prob = _Problem(model, specs, lm, table, (), 0.1)
+    score_groups(model, prob.dg, prob.groups, "magnitude")
+
+    def clock(m, _specs):  # deterministic stand-in for the host timer: the predictor's answer on the module, +25%
+        return 1.25 * LatencyModel.build(m, specs, table).predict()
+
+    budget = lm.predict() / 1.5 * 1.25  # a 1.5x measured speedup
+    log: list = []
+    kept, eff = _fit_measured(prob, model, specs, clock, budget, budget, log)
+    measured = 1.25 * prob.latency(kept)
+    assert measured <= budget * FIT_HIGH + 1e-12 and eff < budget
+    assert len(log) >= 2 and log[0]["measured_ms"] > budget  # the first, unfitted plan missed
+    # nothing wider fits: growing any group by one candidate measures over the fit's ceiling
+    for g in prob.groups:
+        i = g.counts.index(kept[g.root])
+        if i + 1 < len(g.counts) and measured < budget * FIT_LOW:
+            assert 1.25 * prob.latency({**kept, g.root: g.counts[i + 1]}) > budget * FIT_HIGH
+
+
 # ---------------------------------------------------------------- real models, synthetic tables
 def _arch(name):
     if name == "small":

@@ -4,8 +4,12 @@
     bn         |gamma| of the group's batch-norms (falls back to magnitude when a group has none)
     taylor     first-order Taylor |w * dL/dw| summed over calibration batches (needs data)
 
-Scores are normalized per group (mean 1) so the knapsack compares groups on equal footing; a
-group's value for keeping k channels is the sum of its k best scores.
+Scores are normalized per group (mean 1). Raw scores are not comparable across layers (weight
+scales differ per layer, BN folds them around), and neither are per-channel scores of groups of
+different widths: a channel of a 16-wide residual stream carries more of the model than a channel
+of a 256-wide expansion. So the knapsack's value of keeping k channels of a group is the *share*
+of the group's importance its k best channels hold, weighted by the number of layers the group
+sets (a residual stream coupling four convs counts four times): `group_values`.
 """
 
 from __future__ import annotations
@@ -78,6 +82,18 @@ def kept_values(importance: np.ndarray, counts: Sequence[int]) -> list[float]:
     srt = np.sort(np.asarray(importance))[::-1]
     csum = np.concatenate([[0.0], np.cumsum(srt)])
     return [float(csum[k]) for k in counts]
+
+
+def group_values(importance: np.ndarray, counts: Sequence[int], weight: float = 1.0) -> list[float]:
+    """Knapsack value of keeping k channels: weight * (share of the group's importance in its k best channels).
+
+    Scale-free, so groups of different widths and layers of different weight scales compare; the
+    sorted sum keeps it concave (the first channels removed are the least important)."""
+    vals = kept_values(importance, counts)
+    total = float(np.sum(np.asarray(importance)))
+    if not total > 0:  # no signal at all: every channel counts the same
+        return [weight * k / max(len(importance), 1) for k in counts]
+    return [weight * v / total for v in vals]
 
 
 def channels_to_remove(importance: np.ndarray, keep: int) -> list[int]:
