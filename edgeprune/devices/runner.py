@@ -9,13 +9,13 @@ Transports (local, ssh, adb) register by name and are imported lazily.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from edgeprune.devices.descriptor import DeviceDescriptor, load_device
 from edgeprune.errors import DeviceError
+from edgeprune.registry import LazyRegistry
 from edgeprune.runtimes.timing import Timing
 
 
@@ -61,26 +61,22 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-_TRANSPORTS: dict[str, str] = {
+_TRANSPORTS = LazyRegistry("transport", {
     "local": "edgeprune.devices.local:LocalRunner",
     "ssh": "edgeprune.devices.ssh:SshRunner",
     "adb": "edgeprune.devices.adb:AdbRunner",
-}
+}, error=DeviceError)
 
 
 def register_transport(name: str, target: str) -> None:
-    _TRANSPORTS[name] = target
+    _TRANSPORTS.register(name, target)
 
 
 def get_runner(device: DeviceDescriptor | str) -> Runner:
     if isinstance(device, str):
         device = load_device(device)
-    target = _TRANSPORTS.get(device.transport)
-    if target is None:
-        raise DeviceError(f"no runner for transport '{device.transport}'; known: {', '.join(_TRANSPORTS)}")
-    mod, _, cls = target.partition(":")
-    try:
-        module = importlib.import_module(mod)
-    except ModuleNotFoundError:
-        raise DeviceError(f"the '{device.transport}' transport is not available in this edgeprune build") from None
-    return getattr(module, cls)(device)
+
+    def missing(e: ImportError) -> DeviceError:
+        return DeviceError(f"the '{device.transport}' transport is not available in this edgeprune build ({e.name or e})")
+
+    return _TRANSPORTS.load(device.transport, context=f"device '{device.name}'", missing=missing)(device)

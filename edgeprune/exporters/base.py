@@ -13,13 +13,13 @@ their exporter module, so a missing one is a clear error for that format alone.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from edgeprune.errors import EdgepruneError, ExportError
+from edgeprune.registry import LazyRegistry
 
 
 class Precision(str, Enum):
@@ -60,37 +60,30 @@ class Exporter(Protocol):
         ...
 
 
-_EXPORTERS: dict[str, str] = {
+_EXPORTERS = LazyRegistry("export format", {
     "onnx": "edgeprune.exporters.onnx:OnnxExporter",
     "executorch": "edgeprune.exporters.executorch:ExecuTorchExporter",
     "tflite": "edgeprune.exporters.tflite:TFLiteExporter",
     "coreml": "edgeprune.exporters.coreml:CoreMLExporter",
     "tensorrt": "edgeprune.exporters.tensorrt:TensorRTExporter",
-}
+})
 
 
 def register_exporter(name: str, target: str) -> None:
     """Register an exporter class by 'module:Class' path (imported on first use)."""
-    _EXPORTERS[name] = target
+    _EXPORTERS.register(name, target)
 
 
 def exporter_names() -> list[str]:
-    return list(_EXPORTERS)
+    return _EXPORTERS.names()
 
 
 def get_exporter(name: str) -> Exporter:
-    if name not in _EXPORTERS:
-        raise EdgepruneError(f"unknown export format '{name}'; available: {', '.join(_EXPORTERS)}")
-    mod, _, cls = _EXPORTERS[name].partition(":")
-    try:
-        module = importlib.import_module(mod)
-    except ImportError as e:
-        raise ExportError(
-            f"format '{name}' needs a package that is not installed ({e.name or e}); "
-            "install edgeprune with its extra, e.g. pip install 'edgeprune[all]'",
-            format=name,
-        ) from None
-    return getattr(module, cls)()
+    def missing(e: ImportError) -> ExportError:
+        return ExportError(f"format '{name}' needs a package that is not installed ({e.name or e}); "
+                           "install edgeprune with its extra, e.g. pip install 'edgeprune[all]'", format=name)
+
+    return _EXPORTERS.load(name, missing=missing)()
 
 
 def parse_precision(text: str) -> Precision:

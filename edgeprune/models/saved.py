@@ -11,12 +11,12 @@ loader lives with the capability that writes it and is imported only when needed
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Callable
 
 from edgeprune.errors import ModelSpecError
 from edgeprune.files import atomic_directory, atomic_write_json, read_json
+from edgeprune.registry import LazyRegistry
 from edgeprune.models.inputs import InputSpec
 from edgeprune.models.loading import LoadedModel
 
@@ -27,16 +27,16 @@ WEIGHTS = "weights.pt"
 
 # kind -> "module:function"; the function takes (recipe, directory) and returns an nn.Module
 # with the right architecture (weights are loaded afterwards, strictly).
-_KINDS: dict[str, str] = {
+_KINDS = LazyRegistry("model kind", {
     "module": "edgeprune.models.saved:_build_from_base",
     "pruned": "edgeprune.pruning.saved:build_pruned",
     "vae-student": "edgeprune.vae.saved:build_student",
-}
+}, error=ModelSpecError)
 
 
 def register_kind(kind: str, builder: str) -> None:
     """Register a loader for a new model kind, as a lazy 'module:function' path."""
-    _KINDS[kind] = builder
+    _KINDS.register(kind, builder)
 
 
 def is_model_dir(path: str | Path) -> bool:
@@ -109,10 +109,7 @@ def load_model_dir(path: str | Path) -> LoadedModel:
     if meta["version"] > VERSION:
         raise ModelSpecError(f"{path} was written by a newer edgeprune (model format v{meta['version']}); upgrade edgeprune")
     kind = meta.get("kind")
-    if kind not in _KINDS:
-        raise ModelSpecError(f"{path}: unknown model kind '{kind}'; known kinds: {', '.join(sorted(_KINDS))}")
-    mod_name, _, fn = _KINDS[kind].partition(":")
-    builder = getattr(importlib.import_module(mod_name), fn)
+    builder = _KINDS.load(kind, context=str(path))
     module = builder(meta.get("recipe", {}), path)
     weights = path / WEIGHTS
     if not weights.is_file():

@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Protocol
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.registry import LazyRegistry
 
 
 class Session(Protocol):
@@ -25,30 +25,26 @@ class Runtime(Protocol):
     def load(self, path, threads: int | None = None) -> Session: ...
 
 
-_RUNTIMES: dict[str, str] = {
+_RUNTIMES = LazyRegistry("runtime", {
     "onnxruntime": "edgeprune.runtimes.onnxruntime:OnnxRuntime",
     "executorch": "edgeprune.runtimes.executorch:ExecuTorchRuntime",
     "litert": "edgeprune.runtimes.litert:LiteRTRuntime",
     "coreml": "edgeprune.runtimes.coreml:CoreMLRuntime",  # macOS only
-}
+})
 # which runtime runs which export format on this host
 FORMAT_RUNTIME = {"onnx": "onnxruntime", "executorch": "executorch", "tflite": "litert", "tensorrt": "onnxruntime"}
 
 
 def register_runtime(name: str, target: str) -> None:
-    _RUNTIMES[name] = target
+    _RUNTIMES.register(name, target)
 
 
 def runtime_names() -> list[str]:
-    return list(_RUNTIMES)
+    return _RUNTIMES.names()
 
 
 def get_runtime(name: str) -> Runtime:
-    if name not in _RUNTIMES:
-        raise EdgepruneError(f"unknown runtime '{name}'; available here: {', '.join(_RUNTIMES)}")
-    mod, _, cls = _RUNTIMES[name].partition(":")
-    try:
-        module = importlib.import_module(mod)
-    except ImportError as e:
-        raise EdgepruneError(f"runtime '{name}' is not installed ({e.name or e}); pip install 'edgeprune[all]'") from None
-    return getattr(module, cls)()
+    def missing(e: ImportError) -> EdgepruneError:
+        return EdgepruneError(f"runtime '{name}' is not installed ({e.name or e}); pip install 'edgeprune[all]'")
+
+    return _RUNTIMES.load(name, missing=missing)()
