@@ -7,6 +7,7 @@ Stages only chain library calls; the work lives in the capability packages.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -91,25 +92,39 @@ class PruneStage(_Stage):
     target_latency_ms: float | None = None
     speedup: float | None = None
     data: str | None = None
+    data_limit: int | None = None  # fine-tune on the first N training samples (a quick build)
     epochs: int = 0
+    importance: str | None = None
     ignore: tuple[str, ...] = ()
+    # false: a missed latency promise is reported (the pruned model is kept and later stages run)
+    # instead of failing the build; for demos on shared machines, where sub-ms timings are noisy
+    strict: bool = True
     name: str | None = None
 
     def __post_init__(self):
         if (self.target_latency_ms is None) == (self.speedup is None):
             raise ConfigError("prune needs exactly one of 'target_latency_ms' or 'speedup'")
+        if self.data_limit is not None and self.data_limit < 1:
+            raise ConfigError("prune 'data_limit' must be a positive number of samples")
 
     def run(self, ctx: BuildContext, out: Path) -> dict:
         table = self.table or ctx.table
         if not table:
             raise ConfigError("prune needs 'table' (a latency table built with edgeprune profile) or a profile stage before it")
+        from edgeprune.errors import LatencyPromiseError
         from edgeprune.pruning import prune_model_spec
 
-        result = prune_model_spec(
-            ctx.model_spec, input_text=ctx.input_text, weights=ctx.weights, table=table,
-            method=self.method, target_latency_ms=self.target_latency_ms, speedup=self.speedup,
-            data=self.data, epochs=self.epochs, ignore=self.ignore, out=out,
-        )
+        try:
+            result = prune_model_spec(
+                ctx.model_spec, input_text=ctx.input_text, weights=ctx.weights, table=table,
+                method=self.method, target_latency_ms=self.target_latency_ms, speedup=self.speedup,
+                data=self.data, data_limit=self.data_limit, epochs=self.epochs, importance=self.importance,
+                ignore=self.ignore, out=out,
+            )
+        except LatencyPromiseError as e:
+            if self.strict:
+                raise
+            result = {**json.loads((out / "prune.json").read_text()), "promise_missed": str(e)}
         ctx.model_spec, ctx.weights = str(out), None
         return {"model_dir": str(out), **result}
 
@@ -165,14 +180,15 @@ class BenchStage(_Stage):
             for a in ctx.artifacts:
                 runtime = FORMAT_RUNTIME.get(a["format"])
                 path = Path(a["dir"]) / a["file"] if a.get("file") else None
+                where = {"format": a["format"], "precision": a["precision"], "stage": Path(a["dir"]).name}
                 if a.get("status", "ok") != "ok" or runtime not in device.runtimes or path is None or not path.is_file():
-                    rows.append({"format": a["format"], "precision": a["precision"], "skipped":
+                    rows.append({**where, "skipped":
                                  f"{device.name} has no runtime for {a['format']}" if runtime not in device.runtimes else "no artifact"})
                     continue
                 settings = BenchSettings(threads=self.threads or device.threads, min_runs=self.runs, max_runs=self.runs,
                                          max_seconds=60.0)
                 r = runner.bench(path, runtime, settings)
-                rows.append({"format": a["format"], "precision": a["precision"], "runtime": runtime,
+                rows.append({**where, "runtime": runtime,
                              **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.timing.to_json().items()},
                              "warnings": r.warnings})
         finally:
