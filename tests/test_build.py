@@ -72,7 +72,38 @@ def test_default_build_file_is_valid():
     from pathlib import Path
 
     cfg = load_build_config(Path(__file__).resolve().parents[1] / "examples" / "default.toml")
-    assert [s.type for s in cfg.stages][:2] == ["info", "export"]
+    # the demo is the product: measure this host, prune against it, export, time pruned next to dense
+    assert [s.type for s in cfg.stages] == ["info", "profile", "export", "prune", "export", "export", "bench"]
+    prune = cfg.stages[3]
+    assert prune.data == "fashion-mnist" and prune.speedup and prune.speedup > 1
+
+
+def test_prune_stage_strict_false_reports_a_missed_promise_and_goes_on(tmp_path, monkeypatch):
+    """A missed latency promise fails a strict build; a lenient one records it and keeps the pruned model."""
+    from edgeprune.build.stages import BuildContext, PruneStage
+    from edgeprune.errors import LatencyPromiseError
+    import edgeprune.pruning as pruning
+
+    def missed(model_spec, *, out, **kw):
+        out.mkdir(parents=True)
+        (out / "prune.json").write_text(json.dumps({"predicted_ms": 1.0, "measured": {"measured_ms": 1.2, "ok": False}}))
+        raise LatencyPromiseError("latency promise missed on this host: measured 1.2 ms for a 1.0 ms budget")
+
+    monkeypatch.setattr(pruning, "prune_model_spec", missed, raising=False)
+    ctx = BuildContext(out=tmp_path, model_spec="m.py:f", input_text="1x3x8x8", weights=None, table="t.json")
+    with pytest.raises(LatencyPromiseError):
+        PruneStage(speedup=2.0).run(ctx, tmp_path / "strict")
+    assert ctx.model_spec == "m.py:f"  # a failed stage hands nothing on
+    summary = PruneStage(speedup=2.0, strict=False).run(ctx, tmp_path / "lenient")
+    assert "promise missed" in summary["promise_missed"] and summary["measured"]["ok"] is False
+    assert ctx.model_spec == str(tmp_path / "lenient")
+
+
+def test_prune_stage_data_limit_must_be_positive():
+    from edgeprune.build.stages import PruneStage
+
+    with pytest.raises(ConfigError, match="data_limit"):
+        PruneStage(speedup=2.0, data_limit=0)
 
 
 def test_describe_lists_every_stage():
