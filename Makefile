@@ -10,7 +10,7 @@ demo: setup
 	$(BIN)/edgeprune build examples/default.toml --out demo-out
 
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --cov=edgeprune --cov-report=term:skip-covered
 
 bench: setup
 	@echo "benchmarks are scripts: $(BIN)/python bench/<name>.py (results go to bench/results/)"
