@@ -14,11 +14,19 @@ Threads: 1. This machine has 2 cores shared with other jobs; with 2 threads ever
 region waits for a core whenever anything else runs (XNNPACK showed whole 8 ms scheduler
 quanta per inference), which measures the neighbours, not the predictor.
 
+Clock: the inference thread's CPU time (`build_table(clock="auto")` on the host with 1 thread;
+edgeprune.latency.measure.cpu_clock_bench), for micro-kernels, calibration and the measured
+side of every comparison alike: with one thread the runtimes run the whole inference on the
+caller's thread, so this is the idle-machine latency even while other jobs share the cores
+(wall-clock repeats of whole models were hit by the scheduler far more than those of kernels).
+The wall-clock median and min of each measurement are kept in the rows for reference.
+
 The unpruned model itself is not scored (the calibration was fitted on it). Every finished
 (model, runtime) is appended to bench/results/predictor_fidelity.jsonl, and the tables are
 written measurement by measurement, so a killed run resumes where it stopped.
 
     flock /tmp/edgeprune-bench.lock nice -n 5 python bench/predictor_fidelity.py          # resumable
+    ... predictor_fidelity.py --fresh      # drop finished cells and tables (after a table-format change)
     python bench/predictor_fidelity.py --report                                          # rebuild report
 """
 
@@ -80,11 +88,16 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
     t0 = time.perf_counter()
     report = build_table(module, specs, device="host", runtime=runtime, precision="fp32", threads=THREADS,
                          out=TABLES / f"{runtime}-fp32.json", validate=variants + 1, budget_s=budget_s,
-                         model_name=model, progress=False)
+                         model_name=model, progress=False, clock="auto")
     rows = report.validation
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
+    from edgeprune.latency.predictor import LatencyModel
+
+    lm = LatencyModel.build(module, specs, report.table)
+    kappas = sorted({round(r.kappa, 3) for r, k in zip(lm._resolved, lm.kernels) if r is not None and k.dims == 2})
     return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
+            "clock": report.table.meta.get("clock", "wall"), "budget_s": budget_s, "kappas": kappas,
             "kernels": report.kernels, "families": report.families, "measurements": report.measured,
             "reused_points": report.reused, "table_build_s": record.get("table_build_s"),
             "budget_hit": report.budget_hit, "total_s": round(time.perf_counter() - t0, 1),
@@ -176,7 +189,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--runtimes", default=",".join(RUNTIMES))
-    ap.add_argument("--budget-s", type=float, default=40.0, help="adaptive-sweep time budget per model (s)")
+    ap.add_argument("--budget-s", type=float, default=60.0, help="adaptive-sweep time budget per model (s)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="forget finished cells and tables first (git keeps the old ones); needed after a format change")
     ap.add_argument("--max-minutes", type=float, default=28.0, help="start no new cell after this")
     ap.add_argument("--report", action="store_true", help="only rebuild the report from the JSONL")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
@@ -194,6 +209,13 @@ def main() -> int:
         warnings.filterwarnings("ignore")
         logging.disable(logging.WARNING)
         start = time.time()
+        if args.fresh:
+            import shutil
+
+            JSONL.unlink(missing_ok=True)
+            for f in TABLES.glob("*.json"):
+                f.unlink()
+            shutil.rmtree(TABLES / "_unused", ignore_errors=True)
         done = done_rows()
         cells = [(m, rt) for rt in args.runtimes.split(",") for m in args.models.split(",")]
         # interleave runtimes so a partial run covers both

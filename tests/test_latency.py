@@ -22,6 +22,7 @@ from torch import nn
 from edgeprune.cli.main import cli
 from edgeprune.errors import DeviceError, PruningError, TableError
 from edgeprune.latency import LatencyModel, LatencyTable, build_table, load_table
+from edgeprune.latency.builder import CALIBRATION_RANDOM, CALIBRATION_RATIOS
 from edgeprune.latency.kernels import extract_kernels
 from edgeprune.latency.table import library_versions
 from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
@@ -55,7 +56,7 @@ def small_model():
     return SmallRes().eval()
 
 
-def synthetic_table(graph, path=None, g=8) -> LatencyTable:
+def synthetic_table(graph, path=None, g=8, formula=None) -> LatencyTable:
     """A table filled from a formula (no timing): anchors plus grid points on every axis."""
     from edgeprune.devices.fingerprint import host_fingerprint
 
@@ -65,6 +66,8 @@ def synthetic_table(graph, path=None, g=8) -> LatencyTable:
     t.data["call_ms"] = 0.01
 
     def ms(k, ci, co):  # tiles of 8 output channels, linear in input channels
+        if formula is not None:
+            return formula(k, ci, co)
         return 0.001 + 1e-4 * (-(-co // 8) * 8) * max(ci, 1) * (1 + len(k.name) % 3) if k.dims == 2 else 2e-4 * ci
 
     for k in graph.kernels:
@@ -168,6 +171,42 @@ def test_pruned_configuration_equals_materialized_model(arch):
         assert float(tp) == pytest.approx(lm.predict(plan), rel=1e-9)
 
 
+def test_both_widths_shrunk_follow_a_bilinear_surface():
+    """Per-call and read/write terms make a kernel non-separable; one off-axis point fixes it."""
+    def bilinear(k, ci, co):
+        return 0.01 + 1e-4 * ci + 1e-5 * ci * co if k.dims == 2 else 2e-4 * ci
+
+    model = small_model()
+    graph = extract_kernels(model, SMALL)
+    conv1 = next(k for k in graph.kernels if k.name == "conv1")
+    assert (conv1.cin, conv1.cout) == (16, 24)
+    plan = {"stem.0": 8, "conv1": 8}  # conv1 at (8, 8): both widths halved or less
+
+    def conv1_ms(table):
+        lm = LatencyModel.build(model, SMALL, table)
+        row = next(r for r in lm.predict_layers(plan) if r["name"] == "conv1")
+        assert (row["cin"], row["cout"]) == (8, 8)
+        return row["ms"] / lm.scale
+
+    true = bilinear(conv1, 8, 8)
+    separable = synthetic_table(graph, formula=bilinear)  # axis lines only: the product form
+    assert conv1_ms(separable) < 0.95 * true
+    t = synthetic_table(graph, formula=bilinear)
+    t.add_point(conv1.family_key(), conv1.spec, 2, 8, 16, bilinear(conv1, 8, 16), 10)  # one diagonal probe
+    assert conv1_ms(t) == pytest.approx(true, rel=1e-6)
+    tp = LatencyModel.build(model, SMALL, t).torch_predict({n: torch.tensor(float(v)) for n, v in plan.items()})
+    assert float(tp) == pytest.approx(LatencyModel.build(model, SMALL, t).predict(plan), rel=1e-9)
+
+
+def test_calibration_fit_is_least_squares_on_relative_error():
+    from edgeprune.latency.builder import fit_calibration
+
+    sums = [10.0, 3.0, 5.0, 4.0]
+    overhead, scale = fit_calibration(sums, [0.5 + 1.2 * s for s in sums])
+    assert overhead == pytest.approx(0.5) and scale == pytest.approx(1.2)
+    assert fit_calibration([10.0], [11.0]) == (pytest.approx(1.0), 1.0)  # one point: an overhead only
+
+
 def test_predictor_is_fast_graph_aware_and_checks_plans():
     model = small_model()
     graph = extract_kernels(model, SMALL)
@@ -252,7 +291,8 @@ def test_build_killed_midway_then_resumed_without_loss(tmp_path):
     t = load_table(table)
     lm = LatencyModel.build(small_model(), SMALL, t)
     assert lm.record is not None and lm.predict() > 0
-    assert "calibration" in lm.record and len(lm.record["calibration"]["measured_ms"]) == 2
+    # the model and one uniformly pruned variant per calibration ratio
+    assert "calibration" in lm.record and len(lm.record["calibration"]["measured_ms"]) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM
 
 
 @pytest.mark.slow

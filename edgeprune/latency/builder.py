@@ -74,8 +74,10 @@ class _Measurer:
     """Measure one kernel family at (cin, cout), through the table (skip if there, save after)."""
 
     def __init__(self, table: LatencyTable, runner, runtime: str, precision: str, threads: int | None,
-                 on_measure=None):
+                 on_measure=None, fixed_modules: dict | None = None):
         self.table, self.runner, self.runtime, self.precision = table, runner, runtime, precision
+        self.clock = table.meta.get("clock", "wall")
+        self.fixed_modules = fixed_modules or {}  # opaque kernels are measured as the model's own module
         self.settings = BenchSettings(threads=threads, **MICRO_SETTINGS)
         self.measured = self.reused = 0
         self.on_measure = on_measure
@@ -95,7 +97,7 @@ class _Measurer:
         from edgeprune.latency.measure import measure_module
 
         res = measure_module(module, specs, device=self.runner, runtime=self.runtime, precision=self.precision,
-                             settings=self.settings)
+                             settings=self.settings, clock=self.clock)
         self._last_runs = res.timing.runs
         return latency_of(res.timing)
 
@@ -108,7 +110,7 @@ class _Measurer:
         from edgeprune.latency.micro import build_micro
 
         if k.dims == 0:
-            module, specs = _fixed_module(k)
+            module, specs = self._fixed_module(k)
         else:
             module, specs = build_micro(k.spec, cin, cout)
         raw = self._time(module, specs)
@@ -120,6 +122,12 @@ class _Measurer:
             self.on_measure(k, cin, cout, ms)
         return ms
 
+    def _fixed_module(self, k: Kernel):
+        mod = self.fixed_modules.get(k.name)
+        if mod is None:
+            raise TableError(f"kernel {k.name} ({k.spec['module']['type']}) can only be measured from its model")
+        return mod, _specs(k.spec["shapes"])
+
 
 def _specs(shapes):
     from edgeprune.models.inputs import InputSpec
@@ -127,26 +135,21 @@ def _specs(shapes):
     return tuple(InputSpec(tuple(s)) for s in shapes)
 
 
-_FIXED_MODULES: dict[str, object] = {}
-
-
-def _fixed_module(k: Kernel):
-    mod = _FIXED_MODULES.get(k.name)
-    if mod is None:
-        raise TableError(f"kernel {k.name} ({k.spec['module']['type']}) can only be measured from its model")
-    return mod, _specs(k.spec["shapes"])
 
 
 def build_table(module, input_specs: Sequence, *, device: str = "host", runtime: str = "onnxruntime",
                 precision: str = "fp32", threads: int | None = None, out: str | Path | None = None,
                 granularity: int = 8, validate: int = 0, force: bool = False, budget_s: float = 600.0,
                 tol: float = 0.06, calibrate: bool = True, model_name: str = "model", seed: int = 0,
-                progress: bool = True) -> BuildReport:
+                progress: bool = True, clock: str = "auto") -> BuildReport:
     """Measure what `module` needs into the table at `out` (default profiles/<device>/<runtime>-<precision>.json).
 
     Resumes an existing table for the same fingerprint; refuses a foreign one unless `force`.
+    `clock`: "wall", "cpu" (the inference thread's CPU time: this host, 1 thread; immune to other
+    jobs on a shared machine), or "auto" (cpu where it applies, else wall). A table keeps one clock.
     Returns a BuildReport (with `validation` rows when `validate` > 0).
     """
+    from edgeprune.latency.measure import CLOCKS, cpu_clock_supported
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner
     from edgeprune.progress import console
@@ -161,6 +164,12 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
     graph = extract_kernels(module, input_specs)
     runner = get_runner(dev)
     try:
+        if clock == "auto":
+            clock = "cpu" if cpu_clock_supported(runner, threads) else "wall"
+        elif clock not in CLOCKS:
+            raise TableError(f"unknown clock '{clock}'; use one of auto, {', '.join(CLOCKS)}")
+        elif clock == "cpu" and not cpu_clock_supported(runner, threads):
+            raise TableError("the cpu clock needs the host device and 1 thread; pass threads=1 or clock='wall'")
         fp = {**runner.fingerprint(runtime, threads), "libraries": library_versions(runtime)}
         with build_lock(path):
             if path.exists():
@@ -169,20 +178,21 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                     raise TableError(f"{path} is a {table.meta['runtime']}/{table.meta['precision']} table; give "
                                      f"another --out for {runtime}/{precision}")
                 granularity = int(table.meta.get("granularity") or granularity)
+                if table.meta.get("clock", "wall") != clock:
+                    raise TableError(f"{path} was measured with the {table.meta.get('clock', 'wall')} clock, not "
+                                     f"{clock}; give another --out")
             else:
                 table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
                                          fingerprint=fp, granularity=granularity, path=path)
+                table.meta["clock"] = clock
                 table.save()
-            for name, m in module.named_modules():
-                _FIXED_MODULES[name] = m
-            meas = _Measurer(table, runner, runtime, precision, threads)
+            meas = _Measurer(table, runner, runtime, precision, threads, fixed_modules=dict(module.named_modules()))
             c = console()
             with _Progress(c, progress) as bar:
                 meas.on_measure = bar.advance
                 bar.status("runner call cost")
                 meas.call_cost()
                 budget_hit = _measure_model(graph, meas, granularity, tol, budget_s, bar)
-            _FIXED_MODULES.clear()
             record = table.models.setdefault(graph.structure_key, {})
             record.update(name=model_name, input=",".join(str(s) for s in input_specs), kernels=len(graph.kernels),
                           anchors={k.name: [k.cin, k.cout] for k in graph.kernels if k.dims == 2})
@@ -274,15 +284,31 @@ def _measure_model(graph: KernelGraph, meas: _Measurer, g: int, tol: float, budg
             continue
         weight = a["ms"] * a["count"]
         step = k.spec.get("group_width", g) if k.op == "gconv" else g
-        axes = [("out", co)] if k.dims == 1 else [("out", co), ("in", ci)]
+        in_var, out_var = _axes_vary(graph, k)
+        if k.dims == 1:
+            axes = [("out", co)]
+        else:
+            axes = ([("out", co)] if out_var else []) + ([("in", ci)] if in_var else [])
         for axis, full in axes:
             heapq.heappush(heap, (-weight, next(order), axis, 0, full, 0.0, a["ms"], k, step, ci, co))
+        if k.dims == 2 and in_var and out_var:
+            # points off both axis lines fit the interaction of the widths (predictor.fit_kappa),
+            # most where random pruning puts layers (both widths at 40-90%)
+            for i, (fi, fo) in enumerate(_DIAGONAL):
+                heapq.heappush(heap, (-weight * 0.9 ** (i + 1) * (0.5 if i else 1.0), next(order), "diag", fi, fo,
+                                      0.0, 0.0, k, step, ci, co))
     cut = False
     while heap:
         if time.perf_counter() > deadline:
             cut = True
             break
         negw, _, axis, lo, hi, ylo, yhi, k, step, ci, co = heapq.heappop(heap)
+        if axis == "diag":
+            xi, xo = _snap(ci * lo, step, ci), _snap(co * hi, step, co)
+            if xi < ci and xo < co:
+                bar.status(f"sweep {k.name} diagonal {xi}x{xo}")
+                meas.point(k, xi, xo)
+            continue
         x = _grid(lo, hi, step)
         if x is None:
             continue
@@ -303,15 +329,44 @@ def _measure_model(graph: KernelGraph, meas: _Measurer, g: int, tol: float, budg
     return cut
 
 
+# (cin, cout) fractions of the anchor measured off the axis lines, in this order
+_DIAGONAL = ((0.5, 0.5), (0.75, 0.75), (0.5, 0.8), (0.8, 0.5), (0.3, 0.3), (0.65, 0.65))
+
+
+def _snap(x: float, step: int, full: int) -> int:
+    """x rounded to the grid, at least one step, below `full` where possible."""
+    v = max(step, int(round(x / step)) * step)
+    return v if v < full else max(1, full - step)
+
+
+def _axes_vary(graph: KernelGraph, k: Kernel) -> tuple[bool, bool]:
+    """Whether pruning can change this kernel's (in, out) widths."""
+    def free(expr):
+        return any(graph.group_of[s] not in graph.fixed_groups for s in expr.symbols())
+    return free(k.cin_expr), free(k.cout_expr)
+
+
 def _can_vary(graph: KernelGraph, k: Kernel) -> bool:
     """Whether pruning can change this kernel's widths (fixed ones need only their anchor)."""
     syms = k.cin_expr.symbols() + k.cout_expr.symbols()
     return any(graph.group_of[s] not in graph.fixed_groups for s in syms)
 
 
+CALIBRATION_RATIOS = (0.5,)  # uniform pruning ratios of the calibration variants (besides the model)
+CALIBRATION_RANDOM = 2        # random channel-pruned variants, seeded apart from any validation seed
+CALIBRATION_SEED = 7919
+
+
 def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable, runner, runtime: str,
-                    precision: str, threads: int | None, granularity: int) -> dict:
-    """Fit overhead_ms and scale from end-to-end timings of the model and a uniformly pruned variant."""
+                    precision: str, threads: int | None, granularity: int,
+                    ratios: Sequence[float] = CALIBRATION_RATIOS, n_random: int = CALIBRATION_RANDOM) -> dict:
+    """Fit overhead_ms and scale (least squares, relative errors) on end-to-end timings of the model,
+    uniformly pruned variants, and random channel-pruned ones; a single point gives an overhead only.
+
+    Random variants matter: layers with unequal in/out ratios and mixed widths cost more in the
+    graph (layout changes between kernels, tiles) than uniform pruning shows, and that is what a
+    pruning solver proposes. Their seed is fixed and apart from validate_predictor's.
+    """
     from edgeprune.latency.measure import measure_module
     from edgeprune.latency.predictor import LatencyModel
     from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
@@ -320,26 +375,47 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     record = table.models[graph.structure_key]
     raw = LatencyModel.from_graph(graph, table)
     raw.overhead_ms, raw.scale = 0.0, 1.0
-    s0 = raw.predict()
-    t0 = latency_of(measure_module(module, input_specs, device=runner, runtime=runtime, precision=precision,
-                                   settings=settings).timing)
-    cal = {"measured_ms": [t0], "kernel_sum_ms": [s0]}
-    overhead, scale = t0 - s0, 1.0
-    ratios = group_ratios(graph, ratio=0.5)
-    if ratios:
+    clock = table.meta.get("clock", "wall")
+
+    def timed(m):
+        return latency_of(measure_module(m, input_specs, device=runner, runtime=runtime, precision=precision,
+                                         settings=settings, clock=clock).timing)
+
+    cal = {"measured_ms": [timed(module)], "kernel_sum_ms": [raw.predict()], "ratios": [0.0]}
+    rng = random.Random(CALIBRATION_SEED)
+    for r in list(ratios) + [None] * n_random:
+        pr = group_ratios(graph, rng, ratio=r)
+        if not pr:
+            break
         try:
-            variant = prune_variant(module, input_specs, ratios, list(ratios), granularity)
-            plan = {n: c for n, c in out_channels(variant).items() if n in raw.channels()}
-            s1 = raw.predict(plan)
-            t1 = latency_of(measure_module(variant, input_specs, device=runner, runtime=runtime,
-                                           precision=precision, settings=settings).timing)
-            cal["measured_ms"].append(t1)
-            cal["kernel_sum_ms"].append(s1)
-            if abs(s0 - s1) > 0.05 * s0:
-                scale = min(max((t0 - t1) / (s0 - s1), 0.5), 2.0)
-                overhead = t0 - scale * s0
+            variant = prune_variant(module, input_specs, pr, list(pr), granularity)
         except EdgepruneError as e:
             cal["note"] = f"no pruned variant ({e}); overhead only"
+            break
+        plan = {n: c for n, c in out_channels(variant).items() if n in raw.channels()}
+        cal["kernel_sum_ms"].append(raw.predict(plan))
+        cal["measured_ms"].append(timed(variant))
+        cal["ratios"].append("random" if r is None else r)
+    overhead, scale = fit_calibration(cal["kernel_sum_ms"], cal["measured_ms"])
     record.update(overhead_ms=round(overhead, 6), scale=round(scale, 6), calibration=cal)
     table.save()
     return {"overhead_ms": overhead, "scale": scale, **cal}
+
+
+def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
+    """(overhead, scale) minimizing the relative error of overhead + scale * sum over the points.
+
+    Scale is kept in [0.5, 2]; points whose kernel sums barely differ give an overhead only.
+    """
+    import numpy as np
+
+    s, t = np.asarray(sums, float), np.asarray(measured, float)
+    if len(s) < 2 or (s.max() - s.min()) < 0.05 * s.max():
+        return float(t[0] - s[0]), 1.0
+    w = 1.0 / t
+    x = np.stack([w, w * s], axis=1)  # rows: (1, s) / t  vs  t / t = 1
+    overhead, scale = np.linalg.lstsq(x, np.ones_like(t), rcond=None)[0]
+    if not 0.5 <= scale <= 2.0:
+        scale = float(min(max(scale, 0.5), 2.0))
+        overhead = float(np.sum(w * w * (t - scale * s)) / np.sum(w * w))
+    return float(overhead), float(scale)

@@ -5,7 +5,15 @@
 Each kernel's latency at (cin, cout) comes from its family's measured curves. A conv/linear
 family is measured along two lines through an anchor (cin0, cout0): A(cout) at cin0 and B(cin)
 at cout0, and answered as A(cout) * B(cin) / A(cout0) (latency is separable in the two widths
-once the runner's per-call cost is removed). One-width kernels (depthwise conv, pooling,
+once the runner's per-call cost is removed)... almost: a kernel also has per-call work and
+input-read / output-write terms (latency ~ a + b*cin + c*cout + d*cin*cout), so shrinking both
+widths costs more than the product says. With dA = A(cout) - m, dB = B(cin) - m (m the anchor),
+
+    L(cin, cout) = m + dA + dB + kappa * dA * dB / m
+
+is exact for any such bilinear surface (kappa = 1: the pure product, kappa = 0: additive), keeps
+the measured staircases along both axes, and kappa is fitted per family (least squares) on the
+points measured off both lines (the builder's diagonal probes); 1 where there are none. One-width kernels (depthwise conv, pooling,
 elementwise, concat...) have one curve. Between two measured counts one grid step apart the
 curve is a step (kernels work in tiles: 37 channels cost what 40 cost); over wider, verified
 intervals it is linear. Curves are tabulated per integer count when the model is built, so a
@@ -62,6 +70,7 @@ class _Resolved:
     b: np.ndarray   # latency along cin at anchor_out (2-D), [1.0] for 1-D
     m: float        # latency at the anchor (2-D), 1.0 for 1-D
     out_points: tuple = ()  # measured (count, ms) along the out-channel axis
+    kappa: float = 1.0  # interaction of the two widths (2-D), see the module docstring
 
 
 class LatencyModel:
@@ -85,7 +94,7 @@ class LatencyModel:
         self._cout_mat = np.zeros((len(live), nsym))
         self._cin_c = np.zeros(len(live))
         self._cout_c = np.zeros(len(live))
-        a_parts, b_parts, a_off, b_off, a_len, b_len, m = [], [], [], [], [], [], []
+        a_parts, b_parts, a_off, b_off, a_len, b_len, m, kap = [], [], [], [], [], [], [], []
         ao = bo = 0
         for row, i in enumerate(live):
             k, r = self.kernels[i], resolved[i]
@@ -103,6 +112,8 @@ class LatencyModel:
             ao += len(r.a)
             bo += len(r.b)
             m.append(r.m)
+            kap.append(r.kappa)
+        self._kappa = np.array(kap, dtype=float)
         self._a = np.concatenate(a_parts) if a_parts else np.zeros(1)
         self._b = np.concatenate(b_parts) if b_parts else np.zeros(1)
         self._a_off, self._b_off = np.array(a_off, dtype=np.int64), np.array(b_off, dtype=np.int64)
@@ -177,7 +188,7 @@ class LatencyModel:
         a = self._a[self._a_off + np.minimum(cout, self._a_len)]
         b_idx = np.where(self._two_d, np.minimum(cin, self._b_len), 0)
         b = self._b[self._b_off + b_idx]
-        return a * b / self._m, cin, cout
+        return _combine(a, b, self._m, self._kappa, self._two_d), cin, cout
 
     def predict(self, channels: Mapping[str, int] | None = None) -> float:
         """End-to-end latency (ms) of the model, or of the pruned configuration `channels`."""
@@ -213,7 +224,9 @@ class LatencyModel:
         a = _interp(torch.as_tensor(self._a), torch.as_tensor(self._a_off), torch.as_tensor(self._a_len), cout)
         b_full = _interp(torch.as_tensor(self._b), torch.as_tensor(self._b_off), torch.as_tensor(self._b_len), cin)
         b = torch.where(torch.as_tensor(self._two_d), b_full, torch.ones_like(b_full))
-        total = (a * b / torch.as_tensor(self._m)).sum() + self._fixed_ms
+        m, kappa = torch.as_tensor(self._m), torch.as_tensor(self._kappa)
+        two_d = torch.as_tensor(self._two_d)
+        total = torch.where(two_d, a + b - m + kappa * (a - m) * (b - m) / m, a * b / m).sum() + self._fixed_ms
         return self.overhead_ms + self.scale * total
 
     def steps(self, name: str) -> list[int]:
@@ -228,6 +241,27 @@ class LatencyModel:
         pts = self._resolved[idx[0]].out_points
         g = self._granularity
         return [x0 + 1 for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if x1 - x0 <= g and y1 > y0 * 1.03]
+
+
+def _combine(a, b, m, kappa, two_d):
+    """Kernel latency from its two axis curves (see the module docstring); a*b/m for one-width kernels."""
+    return np.where(two_d, a + b - m + kappa * (a - m) * (b - m) / m, a * b / m)
+
+
+def fit_kappa(points, a: np.ndarray, b: np.ndarray, m: float, lo: float = 0.0, hi: float = 3.0) -> float:
+    """Least-squares kappa from points (cin, cout, ms) measured off both axis lines; 1.0 without any."""
+    num = den = 0.0
+    for ci, co, y in points:
+        if ci >= len(b) or co >= len(a):
+            continue
+        da, db = a[co] - m, b[ci] - m
+        u = da * db / m
+        if abs(u) < 1e-3 * m:
+            continue
+        w = 1.0 / max(y, 1e-6) ** 2  # relative errors: every point counts the same
+        num += w * u * (y - (a[co] + b[ci] - m))
+        den += w * u * u
+    return float(min(max(num / den, lo), hi)) if den > 0 else 1.0
 
 
 def _interp(flat, off, length, x):
@@ -274,4 +308,9 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
     m = next(p[2] for p in pts if p[0] == ci0 and p[1] == co0)
     a = curve([x for x, _ in along_out], [y for _, y in along_out], co0, g)
     b = curve([x for x, _ in along_in], [y for _, y in along_in], ci0, g)
-    return _Resolved(ci0, co0, a, b, max(m, 1e-9), tuple(sorted(along_out)))
+    m = max(m, 1e-9)
+    # off-axis points inside the measured span of both lines (below it the curves are extrapolated)
+    lo_in, lo_out = min(x for x, _ in along_in), min(x for x, _ in along_out)
+    off = [(p[0], p[1], p[2]) for p in pts
+           if p[0] != ci0 and p[1] != co0 and lo_in <= p[0] <= ci0 and lo_out <= p[1] <= co0]
+    return _Resolved(ci0, co0, a, b, m, tuple(sorted(along_out)), fit_kappa(off, a, b, m))
