@@ -349,3 +349,36 @@ def test_profile_refuses_runtime_the_device_lacks(tmp_path):
     p.write_text('name = "board"\n[runtimes]\navailable = ["tensorrt"]\n')
     with pytest.raises(DeviceError, match="no runtime 'onnxruntime'"):
         build_table(small_model(), SMALL, device=str(p), runtime="onnxruntime", out=tmp_path / "t.json")
+
+
+class RMSNormNet(nn.Module):
+    """An RMSNorm-style statistic over channels, a broadcast weight, and a flatten/unflatten round trip."""
+
+    def __init__(self, c=32):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, c, 3, padding=1), nn.Conv2d(c, c, 1)
+        self.w = nn.Parameter(torch.ones(c))
+        self.fc = nn.Linear(c, 5)
+
+    def forward(self, x):
+        x = self.c1(x)
+        x = x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6) * self.w[None, :, None, None]
+        x = self.c2(x)
+        x = x.flatten(1).unflatten(1, (x.shape[1], 8, 8))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_micro_models_of_channel_reductions_and_broadcasts_sweep():
+    from edgeprune.latency.micro import build_micro
+    from edgeprune.models.inputs import example_inputs
+
+    graph = extract_kernels(RMSNormNet().eval(), (InputSpec((1, 3, 8, 8)),))
+    ops = {k.op for k in graph.kernels}
+    assert "reduce" in ops  # the statistic over channels: costs the input's width, leaves width 1
+    assert not any(k.spec.get("fn", {}).get("name") == "unflatten" for k in graph.kernels)  # a view: free
+    for k in graph.kernels:
+        if k.dims == 0:
+            continue
+        for c in (k.cout, max(1, k.cout // 2), k.cout + 8):  # the anchor and swept widths
+            module, specs = build_micro(k.spec, c if k.dims == 1 else k.cin, c)
+            module(*example_inputs(specs))

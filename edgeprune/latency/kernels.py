@@ -33,7 +33,7 @@ _POOL_MODULES = {"MaxPool2d": "maxpool", "AvgPool2d": "avgpool", "AdaptiveAvgPoo
                  "AdaptiveMaxPool2d": "gap"}
 _NORM_MODULES = {"BatchNorm2d": "bn", "BatchNorm1d": "bn", "LayerNorm": "layernorm", "GroupNorm": "groupnorm"}
 # functions / methods that only change a view (no kernel of their own on the runtimes we target)
-_VIEW_OPS = {"view", "reshape", "flatten", "contiguous", "expand", "squeeze", "unsqueeze", "size", "dim",
+_VIEW_OPS = {"view", "reshape", "flatten", "unflatten", "contiguous", "expand", "squeeze", "unsqueeze", "size", "dim",
              "getattr", "getitem", "_assert", "type_as", "to", "clone", "dropout", "identity",
              "stochastic_depth"}
 _ELEMENTWISE = {"add": "add", "add_": "add", "iadd": "add", "sub": "add", "mul": "mul", "mul_": "mul", "imul": "mul",
@@ -42,6 +42,8 @@ _MEMORY_OPS = {"cat": "cat", "permute": "transpose", "transpose": "transpose", "
                "adaptive_avg_pool2d": "gap", "max_pool2d": "maxpool", "avg_pool2d": "avgpool",
                "interpolate": "resize", "pixel_shuffle": "shuffle", "softmax": "softmax", "layer_norm": "layernorm",
                "chunk": "split", "split": "split", "channel_shuffle": "transpose"}
+# reductions: over the channel dim they cost what the input's width costs but leave no width behind
+_REDUCTIONS = {"mean", "sum", "amax", "amin", "var", "std", "norm", "logsumexp"}
 
 
 # ---------------------------------------------------------------- affine channel expressions
@@ -455,8 +457,10 @@ class _Extractor:
             spec["fn"] = fn
         if extra:
             spec.update(extra)
-        # spatial context without the channel dim (so one entry serves every width)
-        spec["shapes"] = [[d if j != i.cdim else "C" for j, d in enumerate(i.shape)] for i in inputs]
+        # spatial context without the channel dim (so one entry serves every width); inputs of a
+        # constant width (a broadcast statistic, a fixed tensor) keep their literal shape
+        spec["shapes"] = [[d if j != i.cdim or not (i.lin.terms or i.channels == c) else "C"
+                           for j, d in enumerate(i.shape)] for i in inputs]
         self.kernels.append(Kernel(node.name if module is None else node.target, op, spec, c, c, out.lin, out.lin,
                                    1))
 
@@ -543,6 +547,15 @@ class _Extractor:
                     self._union(infos[0].lin, i.lin)
                 self.info[node] = _Info(out_shape, infos[0].cdim, infos[0].lin)
             return
+        if name in _REDUCTIONS and src.cdim in _reduced_dims(node, len(src.shape)):
+            # e.g. an RMSNorm statistic: x.pow(2).mean(1, keepdim=True); the output's width is constant
+            self.info[node] = self._plain(node)
+            fn = _fn_recipe(node, name)
+            if fn is not None:
+                spec = {"op": "reduce", "shapes": [[d if j != src.cdim else "C" for j, d in enumerate(src.shape)]],
+                        "cdims": [src.cdim], "ratios": [1.0], "fn": fn}
+                self.kernels.append(Kernel(node.name, "reduce", spec, src.channels, src.channels, src.lin, src.lin, 1))
+            return
         tracked = self._track(src, out_shape)
         if tracked is None:
             self._fix(src.lin)
@@ -567,6 +580,15 @@ class _Extractor:
             self.info[nxt] = self.info[node]
         fn = {"name": {"add": "add", "mul": "mul"}[op] if name not in ("sub", "truediv", "div") else name}
         self._memory_kernel(node, op, ins[0], inputs=ins, extra={"act": act}, fn=fn)
+
+
+def _reduced_dims(node, rank: int) -> set[int]:
+    """The dims a reduction call reduces over (all of them when it names none)."""
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+    if dim is None:
+        return set(range(rank))
+    dims = dim if isinstance(dim, (list, tuple)) else [dim]
+    return {int(d) % rank for d in dims if isinstance(d, int)}
 
 
 def _module_recipe(mod) -> dict:
