@@ -14,13 +14,6 @@ Threads: 1. This machine has 2 cores shared with other jobs; with 2 threads ever
 region waits for a core whenever anything else runs (XNNPACK showed whole 8 ms scheduler
 quanta per inference), which measures the neighbours, not the predictor.
 
-Clock: the inference thread's CPU time (`build_table(clock="auto")` on the host with 1 thread;
-edgeprune.latency.measure.cpu_clock_bench), for micro-kernels, calibration and the measured
-side of every comparison alike: with one thread the runtimes run the whole inference on the
-caller's thread, so this is the idle-machine latency even while other jobs share the cores
-(wall-clock repeats of whole models were hit by the scheduler far more than those of kernels).
-The wall-clock median and min of each measurement are kept in the rows for reference.
-
 The unpruned model itself is not scored (the calibration was fitted on it). Every finished
 (model, runtime) is appended to bench/results/predictor_fidelity.jsonl, and the tables are
 written measurement by measurement, so a killed run resumes where it stopped.
@@ -88,7 +81,7 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
     t0 = time.perf_counter()
     report = build_table(module, specs, device="host", runtime=runtime, precision="fp32", threads=THREADS,
                          out=TABLES / f"{runtime}-fp32.json", validate=variants + 1, budget_s=budget_s,
-                         model_name=model, progress=False, clock="auto")
+                         model_name=model, progress=False)
     rows = report.validation
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
@@ -97,7 +90,7 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
     lm = LatencyModel.build(module, specs, report.table)
     kappas = sorted({round(r.kappa, 3) for r, k in zip(lm._resolved, lm.kernels) if r is not None and k.dims == 2})
     return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
-            "clock": report.table.meta.get("clock", "wall"), "budget_s": budget_s, "kappas": kappas,
+            "budget_s": budget_s, "kappas": kappas,
             "kernels": report.kernels, "families": report.families, "measurements": report.measured,
             "reused_points": report.reused, "table_build_s": record.get("table_build_s"),
             "budget_hit": report.budget_hit, "total_s": round(time.perf_counter() - t0, 1),

@@ -76,7 +76,6 @@ class _Measurer:
     def __init__(self, table: LatencyTable, runner, runtime: str, precision: str, threads: int | None,
                  on_measure=None, fixed_modules: dict | None = None):
         self.table, self.runner, self.runtime, self.precision = table, runner, runtime, precision
-        self.clock = table.meta.get("clock", "wall")
         self.fixed_modules = fixed_modules or {}  # opaque kernels are measured as the model's own module
         self.settings = BenchSettings(threads=threads, **MICRO_SETTINGS)
         self.measured = self.reused = 0
@@ -97,7 +96,7 @@ class _Measurer:
         from edgeprune.latency.measure import measure_module
 
         res = measure_module(module, specs, device=self.runner, runtime=self.runtime, precision=self.precision,
-                             settings=self.settings, clock=self.clock)
+                             settings=self.settings)
         self._last_runs = res.timing.runs
         return latency_of(res.timing)
 
@@ -141,15 +140,12 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                 precision: str = "fp32", threads: int | None = None, out: str | Path | None = None,
                 granularity: int = 8, validate: int = 0, force: bool = False, budget_s: float = 600.0,
                 tol: float = 0.06, calibrate: bool = True, model_name: str = "model", seed: int = 0,
-                progress: bool = True, clock: str = "auto") -> BuildReport:
+                progress: bool = True) -> BuildReport:
     """Measure what `module` needs into the table at `out` (default profiles/<device>/<runtime>-<precision>.json).
 
     Resumes an existing table for the same fingerprint; refuses a foreign one unless `force`.
-    `clock`: "wall", "cpu" (the inference thread's CPU time: this host, 1 thread; immune to other
-    jobs on a shared machine), or "auto" (cpu where it applies, else wall). A table keeps one clock.
     Returns a BuildReport (with `validation` rows when `validate` > 0).
     """
-    from edgeprune.latency.measure import CLOCKS, cpu_clock_supported
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner
     from edgeprune.progress import console
@@ -164,12 +160,6 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
     graph = extract_kernels(module, input_specs)
     runner = get_runner(dev)
     try:
-        if clock == "auto":
-            clock = "cpu" if cpu_clock_supported(runner, threads) else "wall"
-        elif clock not in CLOCKS:
-            raise TableError(f"unknown clock '{clock}'; use one of auto, {', '.join(CLOCKS)}")
-        elif clock == "cpu" and not cpu_clock_supported(runner, threads):
-            raise TableError("the cpu clock needs the host device and 1 thread; pass threads=1 or clock='wall'")
         fp = {**runner.fingerprint(runtime, threads), "libraries": library_versions(runtime)}
         with build_lock(path):
             if path.exists():
@@ -178,13 +168,9 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                     raise TableError(f"{path} is a {table.meta['runtime']}/{table.meta['precision']} table; give "
                                      f"another --out for {runtime}/{precision}")
                 granularity = int(table.meta.get("granularity") or granularity)
-                if table.meta.get("clock", "wall") != clock:
-                    raise TableError(f"{path} was measured with the {table.meta.get('clock', 'wall')} clock, not "
-                                     f"{clock}; give another --out")
             else:
                 table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
                                          fingerprint=fp, granularity=granularity, path=path)
-                table.meta["clock"] = clock
                 table.save()
             meas = _Measurer(table, runner, runtime, precision, threads, fixed_modules=dict(module.named_modules()))
             c = console()
@@ -375,11 +361,10 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     record = table.models[graph.structure_key]
     raw = LatencyModel.from_graph(graph, table)
     raw.overhead_ms, raw.scale = 0.0, 1.0
-    clock = table.meta.get("clock", "wall")
 
     def timed(m):
         return latency_of(measure_module(m, input_specs, device=runner, runtime=runtime, precision=precision,
-                                         settings=settings, clock=clock).timing)
+                                         settings=settings).timing)
 
     cal = {"measured_ms": [timed(module)], "kernel_sum_ms": [raw.predict()], "ratios": [0.0]}
     rng = random.Random(CALIBRATION_SEED)

@@ -43,8 +43,7 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
             measured = base_measured
         else:
             measured = latency_of(measure_module(variant, input_specs, device=runner, runtime=meta["runtime"],
-                                                 precision=meta["precision"], settings=settings,
-                                                 clock=meta.get("clock", "wall")).timing)
+                                                 precision=meta["precision"], settings=settings).timing)
         rows.append({"variant": name, "predicted_ms": round(predicted, 4), "measured_ms": round(measured, 4),
                      "error_pct": round(100 * (predicted - measured) / measured, 2),
                      "kept_pct": None if plan is None else round(100 * sum(plan.values()) / max(1, sum(lm.channels().values())), 1)})
