@@ -3,9 +3,8 @@
     measured(pruned) <= budget * (1 + tolerance)          (tolerance 3%)
     measured speedup >= 0.9 * predicted speedup
 
-Every timing goes through edgeprune.latency.measure_module with the table's threads, precision
-and clock (a 1-thread host table may be timed on the inference thread's CPU clock, which other
-jobs on a shared host do not inflate), so it is the same "measured" as the table's own entries.
+Every timing goes through edgeprune.latency.measure_module with the table's threads and
+precision, so it is the same "measured" as the table's own entries.
 """
 
 from __future__ import annotations
@@ -35,8 +34,7 @@ class HostTimer:
         from edgeprune.latency.measure import measure_module
 
         r = measure_module(module, input_specs, device="host", runtime=self.meta["runtime"],
-                           precision=self.meta["precision"], settings=self.settings,
-                           clock=self.meta.get("clock", "wall"))
+                           precision=self.meta["precision"], settings=self.settings)
         return float(r.timing.p50_ms)
 
 
