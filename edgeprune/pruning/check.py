@@ -13,6 +13,7 @@ from edgeprune.devices.runner import BenchSettings
 
 TOLERANCE = 0.03
 SPEEDUP_SHARE = 0.9
+REPEATS = 2
 SETTINGS = dict(warmup=5, min_runs=20, max_runs=400, max_seconds=4.0, rel_tol=0.01)
 
 
@@ -33,9 +34,10 @@ class HostTimer:
     def __call__(self, module, input_specs) -> float:
         from edgeprune.latency.measure import measure_module
 
-        r = measure_module(module, input_specs, device="host", runtime=self.meta["runtime"],
-                           precision=self.meta["precision"], settings=self.settings)
-        return float(r.timing.p50_ms)
+        # the faster of REPEATS medians: bursts of other jobs on a shared host only ever slow a run down
+        return min(float(measure_module(module, input_specs, device="host", runtime=self.meta["runtime"],
+                                        precision=self.meta["precision"], settings=self.settings).timing.p50_ms)
+                   for _ in range(REPEATS))
 
 
 def check_promise(budget_ms: float, predicted_base_ms: float, predicted_ms: float, measured_base_ms: float,
