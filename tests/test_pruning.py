@@ -141,6 +141,22 @@ def test_group_share_values_protect_narrow_and_coupled_groups():
     assert coupled == {"a": 16, "b": 8}
 
 
+def test_candidates_drop_widths_that_cost_more_than_a_wider_one():
+    """Off-tile widths can cost more than the next tile (a runtime's fast path needs multiples of 8): such a
+    width is never a candidate, so the floor is the cheapest option and the knapsack never pays more for less."""
+    from edgeprune.pruning.groups import ChannelGroup, set_candidates
+
+    class Curve:  # a latency curve with tiles of 8 and off-tile widths 30% slower than the tile above
+        def predict(self, plan):
+            k = plan["conv"]
+            tile = -(-k // 8) * 8
+            return 0.01 * tile * (1.3 if k % 8 else 1.0)
+
+    g = ChannelGroup(root="conv", members=["conv"], channels=32)
+    set_candidates([g], Curve(), granularity=4, min_keep=0.1)
+    assert g.counts == [8, 16, 24, 32]  # 4, 12, 20, 28 cost more than 8, 16, 24, 32
+
+
 def test_measured_fit_lands_the_plan_under_the_measured_budget():
     """The promise is measured: with a clock that runs 25% slower than the predictor (predictor error), the fit
     tightens the predicted budget until the plan measures within budget, and does not over-prune."""

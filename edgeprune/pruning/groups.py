@@ -110,7 +110,15 @@ def set_candidates(groups: Sequence[ChannelGroup], lm, granularity: int, min_kee
         by_cost: dict[float, int] = {}
         for k in sorted(cands):
             by_cost[round(lat[k - lo], 9)] = k
-        g.counts = sorted(set(by_cost.values()) | {n})
+        # and a narrower count that is not cheaper than some wider one is never worth it (off-tile widths can
+        # cost more than the next tile: the floor must be the cheapest option, not the narrowest)
+        kept, cheapest = [], float("inf")
+        for k in sorted(set(by_cost.values()) | {n}, reverse=True):
+            c = lat[k - lo]
+            if c < cheapest - 1e-12:
+                kept.append(k)
+                cheapest = c
+        g.counts = sorted(kept)
 
 
 def granularity_of(table, default: int = 8) -> int:
