@@ -132,6 +132,10 @@ def write_report() -> dict:
              f"{len(MODELS) * len(RUNTIMES)}. Input 1x3x{RES}x{RES}, fp32, {THREADS} threads, {out['machine']['cpu']} "
              f"({out['machine']['cores']} cores, shared). {VARIANTS} random channel-pruned variants per model "
              "(torch-pruning, 10-60% per coupled group, round_to 8); the unpruned model is not scored (calibrated on it).",
+             "", "Predictor: conv/linear = axis sweeps + width interaction kappa fitted on diagonal probes; calibration "
+             "(overhead, scale) by least squares on the model + 3 random variants (seed 7919, apart from the scored "
+             "ones); anchors timed twice, faster kept. Sweep budget per model: "
+             f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for rt, s in per_rt.items():
