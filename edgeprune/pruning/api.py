@@ -157,6 +157,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     measured = None
     fits: list[dict] = []
     m_base = timer(work, input_specs) if on_host else None
+    score_groups(work, prob.dg, prob.groups, crit, batches)  # also picks which channels a timed plan keeps
     if prob.minimum_ms > budget:
         # the predictor is pessimistic at the smallest widths on some hosts: on this host, the measurement decides
         floor = {g.root: g.counts[0] for g in prob.groups}
@@ -169,7 +170,6 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     acc_before = evaluate(teacher, data.val, device) if data is not None else None
 
     # one-shot plan on the unpruned model; on this host, fit the predicted budget to a measured one
-    score_groups(work, prob.dg, prob.groups, crit, batches)
     if on_host:
         kept, eff_budget = _fit_measured(prob, work, input_specs, timer, budget, budget * base_ms / m_base, fits)
     else:
