@@ -48,7 +48,7 @@ def write_report(out: Path, manifest: dict) -> None:
                     bench_rows.append(r)
                     key = (r["format"], r["precision"], r["runtime"])
                     base = first.setdefault(key, r["p50_ms"])
-                    ratio = f"{base / r['p50_ms']:.2f}x faster" if base is not None and r["p50_ms"] > 0 and base != r["p50_ms"] else ""
+                    ratio = f"{base / r['p50_ms']:.2f}x faster" if r["p50_ms"] > 0 and base != r["p50_ms"] else ""
                     lines.append(f"| {r.get('stage', '')} | {r['format']} | {r['precision']} | {r['runtime']} | {r['p50_ms']:.3f} | "
                                  f"{r['p90_ms']:.3f} | {r['p99_ms']:.3f} | {r['runs']} | {ratio} |")
                 else:

@@ -139,8 +139,6 @@ def _specs(shapes):
     return tuple(InputSpec(tuple(s)) for s in shapes)
 
 
-
-
 def build_table(module, input_specs: Sequence, *, device: str = "host", runtime: str = "onnxruntime",
                 precision: str = "fp32", threads: int | None = None, out: str | Path | None = None,
                 granularity: int = 8, validate: int = 0, force: bool = False, budget_s: float = 600.0,
@@ -345,8 +343,7 @@ def _axes_vary(graph: KernelGraph, k: Kernel) -> tuple[bool, bool]:
 
 def _can_vary(graph: KernelGraph, k: Kernel) -> bool:
     """Whether pruning can change this kernel's widths (fixed ones need only their anchor)."""
-    syms = k.cin_expr.symbols() + k.cout_expr.symbols()
-    return any(graph.group_of[s] not in graph.fixed_groups for s in syms)
+    return any(_axes_vary(graph, k))
 
 
 CALIBRATION_RATIOS = ()   # uniform pruning ratios of calibration variants (aligned widths: unrepresentative)

@@ -224,9 +224,8 @@ class LatencyModel:
         a = _interp(torch.as_tensor(self._a), torch.as_tensor(self._a_off), torch.as_tensor(self._a_len), cout)
         b_full = _interp(torch.as_tensor(self._b), torch.as_tensor(self._b_off), torch.as_tensor(self._b_len), cin)
         b = torch.where(torch.as_tensor(self._two_d), b_full, torch.ones_like(b_full))
-        m, kappa = torch.as_tensor(self._m), torch.as_tensor(self._kappa)
-        two_d = torch.as_tensor(self._two_d)
-        total = torch.where(two_d, a + b - m + kappa * (a - m) * (b - m) / m, a * b / m).sum() + self._fixed_ms
+        total = _combine(a, b, torch.as_tensor(self._m), torch.as_tensor(self._kappa), torch.as_tensor(self._two_d),
+                         where=torch.where).sum() + self._fixed_ms
         return self.overhead_ms + self.scale * total
 
     def steps(self, name: str) -> list[int]:
@@ -243,9 +242,11 @@ class LatencyModel:
         return [x0 + 1 for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if x1 - x0 <= g and y1 > y0 * 1.03]
 
 
-def _combine(a, b, m, kappa, two_d):
-    """Kernel latency from its two axis curves (see the module docstring); a*b/m for one-width kernels."""
-    return np.where(two_d, a + b - m + kappa * (a - m) * (b - m) / m, a * b / m)
+def _combine(a, b, m, kappa, two_d, where=np.where):
+    """Kernel latency from its two axis curves (see the module docstring); a*b/m for one-width kernels.
+
+    `where` is np.where for predictions and torch.where for the differentiable predictor: one formula."""
+    return where(two_d, a + b - m + kappa * (a - m) * (b - m) / m, a * b / m)
 
 
 def fit_kappa(points, a: np.ndarray, b: np.ndarray, m: float, lo: float = 0.0, hi: float = 3.0) -> float:
