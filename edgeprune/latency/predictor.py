@@ -125,9 +125,13 @@ class LatencyModel:
         self._orig = np.array(graph.sym_values, dtype=float)
         self._groups = np.array(graph.group_of)
         self._members: dict[int, list[int]] = {}
+        self._member_pos = np.zeros(len(graph.group_of), dtype=np.int64)
         for i, g in enumerate(graph.group_of):
-            self._members.setdefault(g, []).append(i)
+            self._member_pos[i] = len(self._members.setdefault(g, []))
+            self._members[g].append(i)
         self._fixed_syms = {graph.symbols[i] for i, g in enumerate(graph.group_of) if g in graph.fixed_groups}
+        self._fixed_mask = np.array([g in graph.fixed_groups for g in graph.group_of], dtype=bool)
+        self._n_groups = int(self._groups.max()) + 1 if len(self._groups) else 0
         self._prunable = graph.prunable()
 
     # ------------------------------------------------------------ construction
@@ -159,24 +163,31 @@ class LatencyModel:
         return dict(self._prunable)
 
     def _sym_values(self, channels: Mapping[str, float] | None) -> np.ndarray:
+        """Symbol values for a plan: a coupled group takes the value of its first member (member order)
+        named in the plan. Vectorized: the solvers call this in their inner loops."""
         vals = self._orig.copy()
         if not channels:
             return vals
-        unknown = [n for n in channels if n not in self._sym_index]
-        if unknown:
+        try:
+            idx = np.fromiter((self._sym_index[n] for n in channels), dtype=np.int64, count=len(channels))
+        except KeyError:
+            unknown = [n for n in channels if n not in self._sym_index]
             raise PruningError(f"unknown layer(s) {', '.join(unknown[:3])} in the channel plan; the prunable layers "
-                               f"are the keys of LatencyModel.channels() (e.g. {next(iter(self._prunable), '-')})")
-        for g, members in self._members.items():
-            for s in members:
-                name = self.graph.symbols[s]
-                if name in channels:
-                    v = channels[name]
-                    if name in self._fixed_syms and int(round(float(v))) != int(self._orig[s]):
-                        raise PruningError(f"layer {name}'s width cannot change (it feeds a model output or a "
-                                           f"fixed-width op); leave it out of the channel plan")
-                    vals[members] = v
-                    break
-        return vals
+                               f"are the keys of LatencyModel.channels() (e.g. {next(iter(self._prunable), '-')})") from None
+        v = np.fromiter(channels.values(), dtype=float, count=len(channels))
+        bad = self._fixed_mask[idx] & (np.rint(v) != self._orig[idx])
+        if bad.any():
+            name = self.graph.symbols[idx[np.argmax(bad)]]
+            raise PruningError(f"layer {name}'s width cannot change (it feeds a model output or a "
+                               f"fixed-width op); leave it out of the channel plan")
+        gid = self._groups[idx]
+        order = np.lexsort((self._member_pos[idx], gid))  # by group, then member order
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = gid[order][1:] != gid[order][:-1]      # the first named member of each group
+        gv = np.full(self._n_groups, np.nan)
+        gv[gid[order][keep]] = v[order][keep]
+        per_sym = gv[self._groups]
+        return np.where(np.isnan(per_sym), vals, per_sym)
 
     def _widths(self, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cin = np.rint(self._cin_mat @ vals + self._cin_c).astype(np.int64)
