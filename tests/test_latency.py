@@ -382,3 +382,20 @@ def test_micro_models_of_channel_reductions_and_broadcasts_sweep():
         for c in (k.cout, max(1, k.cout // 2), k.cout + 8):  # the anchor and swept widths
             module, specs = build_micro(k.spec, c if k.dims == 1 else k.cin, c)
             module(*example_inputs(specs))
+
+
+def test_conv_kernels_keep_the_batch_frames_are_folded_into():
+    """Video decoders fold frames into the batch: a conv at batch 9 costs ~9x one at batch 1,
+    so the signature and the micro-model carry the batch (batch 1 keys are unchanged)."""
+    from edgeprune.latency.micro import build_micro
+
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1)).eval()
+    at9 = extract_kernels(net, (InputSpec((9, 4, 8, 8)),))
+    at1 = extract_kernels(net, (InputSpec((1, 4, 8, 8)),))
+    convs9 = [k for k in at9.kernels if k.op == "conv"]
+    assert [k.spec.get("batch") for k in convs9] == [9, 9]
+    assert all("batch" not in k.spec for k in at1.kernels if k.op == "conv")
+    assert convs9[0].family_key() != next(k for k in at1.kernels if k.op == "conv").family_key()
+    module, specs = build_micro(convs9[0].spec, 4, 8)
+    assert specs[0].shape[0] == 9
+    assert module(torch.zeros(specs[0].shape)).shape == (9, 8, 8, 8)

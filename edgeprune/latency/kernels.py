@@ -394,6 +394,8 @@ class _Extractor:
         spec = {"op": "conv", "hw": [h, w], "kernel": list(mod.kernel_size), "stride": list(mod.stride),
                 "padding": list(mod.padding) if not isinstance(mod.padding, str) else mod.padding,
                 "dilation": list(mod.dilation), "bias": mod.bias is not None or bn, "act": act}
+        if src.shape[0] != 1:  # frames folded into the batch (video decoders): cost scales with it
+            spec["batch"] = int(src.shape[0])
         if groups == 1:
             out_lin = self._new_symbol(node.target, cout)
             op, dims = "conv", 2

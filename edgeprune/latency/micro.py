@@ -94,7 +94,7 @@ def build_micro(spec: dict, cin: int, cout: int) -> tuple[nn.Module, tuple[Input
         layers = [nn.Conv2d(ci, co, tuple(spec["kernel"]), tuple(spec["stride"]), pad, tuple(spec["dilation"]),
                             groups=groups, bias=spec["bias"])]
         layers.append(_act(spec.get("act")))
-        return nn.Sequential(*layers).eval(), (InputSpec((1, ci, h, w)),)
+        return nn.Sequential(*layers).eval(), (InputSpec((spec.get("batch", 1), ci, h, w)),)
     if op == "linear":
         m = nn.Sequential(nn.Linear(cin, cout, bias=spec["bias"]), _act(spec.get("act"))).eval()
         return m, (InputSpec(tuple(spec["lead"]) + (cin,)),)
