@@ -17,7 +17,7 @@ points measured off both lines (the builder's diagonal probes); 1 where there ar
 elementwise, concat...) have one curve. Between two measured counts one grid step apart the
 curve is a step (kernels work in tiles: 37 channels cost what 40 cost); over wider, verified
 intervals it is linear. Curves are tabulated per integer count when the model is built, so a
-prediction is a handful of numpy gathers: tens of thousands of queries per second.
+prediction is a handful of numpy gathers: ~10,000 queries per second (bench/predictor_speed.py).
 
 overhead_ms and scale are calibrated per model by `edgeprune profile` from end-to-end
 measurements of the model and a uniformly pruned variant (in-graph kernels run a little faster
