@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # quick but stable timing for micro-models (each is one kernel: sub-millisecond)
 MICRO_SETTINGS = dict(warmup=3, min_runs=10, max_runs=200, max_seconds=0.5, rel_tol=0.02)
 E2E_SETTINGS = dict(warmup=3, min_runs=20, max_runs=300, max_seconds=2.0, rel_tol=0.01)
+E2E_PASSES = 3  # rounds of end-to-end timings (calibration, validation): see measure_interleaved
 
 
 def latency_of(timing) -> float:
@@ -361,7 +362,7 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     graph (layout changes between kernels, tiles) than uniform pruning shows, and that is what a
     pruning solver proposes. Their seed is fixed and apart from validate_predictor's.
     """
-    from edgeprune.latency.measure import measure_module
+    from edgeprune.latency.measure import measure_interleaved
     from edgeprune.latency.predictor import LatencyModel
     from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
 
@@ -370,11 +371,8 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     raw = LatencyModel.from_graph(graph, table)
     raw.overhead_ms, raw.scale = 0.0, 1.0
 
-    def timed(m):
-        return latency_of(measure_module(m, input_specs, device=runner, runtime=runtime, precision=precision,
-                                         settings=settings).timing)
-
-    cal = {"measured_ms": [timed(module)], "kernel_sum_ms": [raw.predict()], "ratios": [0.0]}
+    models = [module]
+    cal = {"kernel_sum_ms": [raw.predict()], "ratios": [0.0], "passes": E2E_PASSES}
     rng = random.Random(CALIBRATION_SEED)
     for r in list(ratios) + [None] * n_random:
         pr = group_ratios(graph, rng, ratio=r)
@@ -386,9 +384,11 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
             cal["note"] = f"no pruned variant ({e}); overhead only"
             break
         plan = {n: c for n, c in out_channels(variant).items() if n in raw.channels()}
+        models.append(variant)
         cal["kernel_sum_ms"].append(raw.predict(plan))
-        cal["measured_ms"].append(timed(variant))
         cal["ratios"].append("random" if r is None else r)
+    cal["measured_ms"] = measure_interleaved(models, input_specs, device=runner, runtime=runtime, precision=precision,
+                                             settings=settings, passes=E2E_PASSES)
     overhead, scale = fit_calibration(cal["kernel_sum_ms"], cal["measured_ms"])
     record.update(overhead_ms=round(overhead, 6), scale=round(scale, 6), calibration=cal)
     table.save()

@@ -16,9 +16,9 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
 
     `base_measured`: the model's own end-to-end latency when the caller just measured it (calibration).
     """
-    from edgeprune.latency.builder import E2E_SETTINGS, latency_of
+    from edgeprune.latency.builder import E2E_PASSES, E2E_SETTINGS
     from edgeprune.latency.kernels import extract_kernels
-    from edgeprune.latency.measure import measure_module
+    from edgeprune.latency.measure import measure_interleaved
     from edgeprune.latency.predictor import LatencyModel
     from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
 
@@ -27,7 +27,7 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
     graph = extract_kernels(module, input_specs)
     lm = LatencyModel.from_graph(graph, table)
     rng = random.Random(seed)
-    rows = []
+    rows, models = [], []
     for i in range(n):
         if i == 0:
             variant, plan, name = module, None, "base"
@@ -38,15 +38,18 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
             variant = prune_variant(module, input_specs, ratios, list(ratios), granularity)
             plan = {k: v for k, v in out_channels(variant).items() if k in lm.channels()}
             name = f"random-{i}"
-        predicted = lm.predict(plan)
-        if i == 0 and base_measured:
-            measured = base_measured
-        else:
-            measured = latency_of(measure_module(variant, input_specs, device=runner, runtime=meta["runtime"],
-                                                 precision=meta["precision"], settings=settings).timing)
-        rows.append({"variant": name, "predicted_ms": round(predicted, 4), "measured_ms": round(measured, 4),
-                     "error_pct": round(100 * (predicted - measured) / measured, 2),
+        rows.append({"variant": name, "predicted_ms": round(lm.predict(plan), 4),
                      "kept_pct": None if plan is None else round(100 * sum(plan.values()) / max(1, sum(lm.channels().values())), 1)})
+        models.append(variant)
+    skip_base = bool(base_measured) and bool(rows)
+    measured = measure_interleaved(models[1:] if skip_base else models, input_specs, device=runner,
+                                   runtime=meta["runtime"], precision=meta["precision"], settings=settings,
+                                   passes=E2E_PASSES) if models else []
+    if skip_base:
+        measured = [base_measured] + measured
+    for row, ms in zip(rows, measured):
+        row["measured_ms"] = round(ms, 4)
+        row["error_pct"] = round(100 * (row["predicted_ms"] - ms) / ms, 2)
     return rows
 
 
