@@ -88,11 +88,13 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
     from edgeprune.latency.predictor import LatencyModel
 
     lm = LatencyModel.build(module, specs, report.table)
+    # every point the model's predictions draw on (families shared with earlier models count here too)
+    table_points = sum(len(report.table.points(key)) for key in {k.family_key() for k in lm.kernels})
     kappas = sorted({round(r.kappa, 3) for r, k in zip(lm._resolved, lm.kernels) if r is not None and k.dims == 2})
     return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
             "budget_s": budget_s, "kappas": kappas,
             "kernels": report.kernels, "families": report.families, "measurements": report.measured,
-            "reused_points": report.reused, "table_build_s": record.get("table_build_s"),
+            "reused_points": report.reused, "table_points": table_points, "table_build_s": record.get("table_build_s"),
             "budget_hit": report.budget_hit, "total_s": round(time.perf_counter() - t0, 1),
             "overhead_ms": record.get("overhead_ms"), "scale": record.get("scale"),
             "calibration": report.calibration, "rows": rows, "summary": error_summary(scored)}
@@ -134,7 +136,8 @@ def write_report() -> dict:
              "(torch-pruning, 10-60% per coupled group, round_to 8); the unpruned model is not scored (calibrated on it).",
              "", "Predictor: conv/linear = axis sweeps + width interaction kappa fitted on diagonal probes; calibration "
              "(overhead, scale) by least squares on the model + 3 random variants (seed 7919, apart from the scored "
-             "ones); anchors timed twice, faster kept. Sweep budget per model: "
+             "ones); anchors timed twice, faster kept; end-to-end timings (calibration and scored variants) are the "
+             "fastest repeat over 3 interleaved rounds. Sweep budget per model: "
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -143,13 +146,16 @@ def write_report() -> dict:
             lines.append(f"| {rt} | {s['models']} | {s['families']} | {s['n']} | {s['within_10_pct']}% | "
                          f"{s['within_5_pct']}% | {s['mean_abs_pct']}% | {s['max_abs_pct']}% | {s['measurements']} | "
                          f"{s['mean_table_build_s']} | {s['max_table_build_s']} |")
-    lines += ["", "| model | runtime | kernels | measurements | table build (s) | base ms | errors of the variants (%) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "measurements: kernel timings this run; table points: every point the model's kernels draw on "
+              "(families shared with other models included); table build: cumulative over the runs that built "
+              "or extended the model's record.", "",
+              "| model | runtime | kernels | measurements | table points | table build (s) | base ms | errors of the variants (%) |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = next((v["measured_ms"] for v in r["rows"] if v["variant"] == "base"), None)
         errs = ", ".join(f"{v['error_pct']:+.1f}" for v in r["rows"] if v["variant"] != "base")
-        lines.append(f"| {r['model']} | {r['runtime']} | {r['kernels']} | {r['measurements']} | {r['table_build_s']} | "
-                     f"{base} | {errs} |")
+        lines.append(f"| {r['model']} | {r['runtime']} | {r['kernels']} | {r['measurements']} | "
+                     f"{r.get('table_points', '-')} | {r['table_build_s']} | {base} | {errs} |")
     for r in failed:
         lines.append(f"\nFAILED {r['model']} / {r['runtime']}: {r['error']}")
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
