@@ -395,30 +395,36 @@ def _plot(path, tcurve, evals, teacher_psnr, held, trec, srec):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(12, 7))
-    ax = fig.add_subplot(2, 2, 1)
+    frames = list(range(held.shape[1]))
+    fig = plt.figure(figsize=(12, 8.5))
+    outer = fig.add_gridspec(2, 1, height_ratios=[1.0, 1.25], hspace=0.4)
+    top = outer[0].subgridspec(1, 2, wspace=0.25)
+    ax = fig.add_subplot(top[0])
     ax.plot([c["step"] for c in tcurve], [c["heldout_psnr_db"] for c in tcurve], marker="o")
-    ax.set_title("teacher training: held-out PSNR (dB)")
+    ax.set_title("teacher training: held-out PSNR (dB), EMA weights")
     ax.set_xlabel("step")
-    ax = fig.add_subplot(2, 2, 2)
+    ax = fig.add_subplot(top[1])
     ax.plot([e["step"] for e in evals], [e["heldout_psnr_db"] for e in evals], marker="o", label="student (EMA)")
     ax.axhline(teacher_psnr, color="k", ls="--", label="teacher")
     ax.axhline(teacher_psnr * 0.969, color="r", ls=":", label="96.9% of teacher")
     ax.set_title("distillation: held-out PSNR (dB)")
     ax.set_xlabel("step")
     ax.legend()
-    fig.text(0.5, 0.45, "held-out clip of median teacher PSNR: first, middle, last frame", ha="center")
+    grid = outer[1].subgridspec(3, len(frames), wspace=0.05, hspace=0.08)
     rows = [("real", held), ("teacher", trec), ("student", srec)]
-    frames = [0, held.shape[1] // 2, held.shape[1] - 1]
     for i, (label, v) in enumerate(rows):
         for j, f in enumerate(frames):
-            ax = fig.add_subplot(6, 6, 19 + i * 6 + j * 2)
-            ax.imshow(((v[:, f].permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy())
+            ax = fig.add_subplot(grid[i, j])
+            ax.imshow(((v[:, f].permute(1, 2, 0).clamp(-1, 1) + 1) / 2).numpy(), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if j == 0:
-                ax.set_ylabel(label, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+                ax.set_ylabel(label)
+            if i == 0:
+                ax.set_title(f"frame {f}", fontsize=8)
+    top_row = grid[0, 0].get_position(fig)
+    fig.text(0.5, top_row.y1 + 0.045, "held-out clip of median teacher PSNR (decoded from the frozen encoder's latent)",
+             ha="center", fontsize=10)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
