@@ -366,6 +366,7 @@ def test_prune_measures_its_promise_on_the_tables_runtime_and_precision(precisio
     assert m["measured_ms"] > 0 and m["measured_base_ms"] > 0  # timings of sub-0.1 ms models: no ordering asserted
     assert m["measured_speedup"] == pytest.approx(m["measured_base_ms"] / m["measured_ms"], rel=1e-2)
     assert m["ok"] == (m["within_budget"] and m["speedup_share"] >= 0.9)
+    assert m["measured_base_at_start_ms"] > 0  # the fit's timing; the verdict uses the side-by-side pair
     table.meta["device"] = "jetson-orin-nano"  # a table from elsewhere: predicted only, said so
     assert "not this host" in prune(model, SMALL, table, speedup=1.5, verify=True).measured["skipped"]
 

@@ -60,16 +60,19 @@ def measure_module(module, input_specs: Sequence[InputSpec], *, device: str | De
 
 def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, device: str | DeviceDescriptor | Runner = "host",
                         runtime: str = "onnxruntime", precision: str = "fp32", settings: BenchSettings | None = None,
-                        passes: int = 3, workdir: str | Path | None = None) -> list[float]:
+                        passes: int = 3, workdir: str | Path | None = None, statistic=None) -> list[float]:
     """End-to-end latency (ms) of each module: the fastest repeat over `passes` rounds, every round
     timing all the modules in turn (each exported once).
 
     Why rounds: a shared machine's speed changes in phases longer than one measurement (the same
     model's fastest repeat was seen at 0.86 and 1.90 ms two minutes apart), so repeats within one
     measurement cannot see it; rounds spread every model over the same phases, and a ratio of two
-    models (a calibration, a predicted-vs-measured error) compares like with like.
+    models (a calibration, a predicted-vs-measured error) compares like with like. `statistic` maps a
+    Timing to ms (default: latency_of, the tables' statistic).
     """
     from edgeprune.latency.builder import latency_of
+
+    statistic = statistic or latency_of
 
     runner, owned = _runner(device)
     settings = settings or BenchSettings()
@@ -80,7 +83,7 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
             best = [float("inf")] * len(paths)
             for _ in range(max(1, passes)):
                 for i, path in enumerate(paths):
-                    best[i] = min(best[i], latency_of(runner.bench(path, runtime, settings).timing))
+                    best[i] = min(best[i], float(statistic(runner.bench(path, runtime, settings).timing)))
             return best
     finally:
         if owned:

@@ -232,8 +232,9 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     if on_host:
         from edgeprune.pruning.check import check_promise
 
-        m_final = timer(pruned, input_specs)
-        measured = {**check_promise(budget, base_ms, predicted, m_base, m_final), "fits": fits}
+        m_base_now, m_final = timer.side_by_side([teacher, pruned], input_specs)
+        measured = {**check_promise(budget, base_ms, predicted, m_base_now, m_final), "fits": fits,
+                    "measured_base_at_start_ms": round(m_base, 4)}
     elif timer is not None:
         measured = {"skipped": timer.reason}
     groups_json = [{"root": g.root, "members": g.members, "channels": g.channels, "kept": int(kept[g.root]),

@@ -39,6 +39,16 @@ class HostTimer:
                                         precision=self.meta["precision"], settings=self.settings).timing.p50_ms)
                    for _ in range(REPEATS))
 
+    def side_by_side(self, modules, input_specs) -> list[float]:
+        """The same statistic for several modules timed in turn, round after round: the promise compares
+        the unpruned and the pruned model measured minutes apart otherwise, and this host's speed
+        drifts by more than the 3% tolerance over minutes."""
+        from edgeprune.latency.measure import measure_interleaved
+
+        return measure_interleaved(modules, input_specs, device="host", runtime=self.meta["runtime"],
+                                   precision=self.meta["precision"], settings=self.settings, passes=REPEATS + 1,
+                                   statistic=lambda t: t.p50_ms)
+
 
 def check_promise(budget_ms: float, predicted_base_ms: float, predicted_ms: float, measured_base_ms: float,
                   measured_ms: float, tolerance: float = TOLERANCE) -> dict:
