@@ -399,3 +399,26 @@ def test_conv_kernels_keep_the_batch_frames_are_folded_into():
     module, specs = build_micro(convs9[0].spec, 4, 8)
     assert specs[0].shape[0] == 9
     assert module(torch.zeros(specs[0].shape)).shape == (9, 8, 8, 8)
+
+
+def test_measure_interleaved_times_each_model_every_round(monkeypatch):
+    """Rounds: every model is timed once per round (exported once), and the fastest round is kept."""
+    from edgeprune.devices.local import LocalRunner
+    from edgeprune.devices.runner import BenchSettings
+    from edgeprune.latency import measure
+
+    calls = []
+    real = LocalRunner.bench
+
+    def spy(self, path, runtime, settings):
+        calls.append(Path(path).name)
+        return real(self, path, runtime, settings)
+
+    monkeypatch.setattr(LocalRunner, "bench", spy)
+    small = nn.Sequential(nn.ReLU()).eval()
+    big = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)).eval()
+    fast = BenchSettings(threads=1, warmup=1, min_runs=3, max_runs=10, max_seconds=0.5)
+    ms = measure.measure_interleaved([small, big], (InputSpec((1, 32, 32, 32)),), runtime="onnxruntime",
+                                     settings=fast, passes=3)
+    assert calls == ["model0.onnx", "model1.onnx"] * 3  # in turn, round after round
+    assert len(ms) == 2 and 0 < ms[0] < ms[1]  # ~0.01 ms against ~1 ms: no noise reverses that
