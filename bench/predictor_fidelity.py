@@ -5,10 +5,13 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
 
 1. `build_table` profiles the model into one table per runtime (shared by all models, so kernel
    families two models have in common are measured once), with a per-model time budget for
-   the adaptive sweeps, and calibrates the model's overhead/scale on the model and one uniformly
-   50%-pruned variant;
-2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to 8)
-   are measured end to end and compared with `LatencyModel.predict(plan)`.
+   the adaptive sweeps, and calibrates the model's overhead/scale on the model and 3 random
+   channel-pruned variants (seed 7919);
+2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to 8,
+   seed 0) are measured end to end and compared with `LatencyModel.predict(plan)`. They are timed
+   in the same 3 interleaved rounds as the calibration models (each model's fastest repeat over
+   the rounds): timed in a session of their own, a whole session came out ~1.4x slower or faster
+   than the calibration's on this shared machine.
 
 Threads: 1. This machine has 2 cores shared with other jobs; with 2 threads every parallel
 region waits for a core whenever anything else runs (XNNPACK showed whole 8 ms scheduler
@@ -136,8 +139,8 @@ def write_report() -> dict:
              "(torch-pruning, 10-60% per coupled group, round_to 8); the unpruned model is not scored (calibrated on it).",
              "", "Predictor: conv/linear = axis sweeps + width interaction kappa fitted on diagonal probes; calibration "
              "(overhead, scale) by least squares on the model + 3 random variants (seed 7919, apart from the scored "
-             "ones); anchors timed twice, faster kept; end-to-end timings (calibration and scored variants) are the "
-             "fastest repeat over 3 interleaved rounds. Sweep budget per model: "
+             "ones); anchors timed twice, faster kept; the calibration models and the scored variants are timed together "
+             "in 3 interleaved rounds (fastest repeat over the rounds). Sweep budget per model: "
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]

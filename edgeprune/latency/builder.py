@@ -193,15 +193,22 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
             report = BuildReport(table, path, graph.structure_key, len(graph.kernels),
                                  len({k.family_key() for k in graph.kernels}), meas.measured, meas.reused, 0.0,
                                  budget_hit=budget_hit)
-            if calibrate:
-                report.calibration = calibrate_model(module, input_specs, graph, table, runner, runtime, precision,
-                                                     threads, granularity)
-            if validate:
-                from edgeprune.latency.validate import validate_predictor
+            from edgeprune.latency.validate import score_variants, validate_predictor, validation_variants
 
-                base = (report.calibration.get("measured_ms") or [None])[0]
+            if calibrate:
+                # the scored variants are timed in the calibration's rounds: a shared machine's speed
+                # drifts between two sessions by more than the errors being measured
+                checks = validation_variants(module, input_specs, graph, n=validate, granularity=granularity,
+                                             seed=seed) if validate else []
+                report.calibration = calibrate_model(module, input_specs, graph, table, runner, runtime, precision,
+                                                     threads, granularity, also=[m for _, m, _ in checks[1:]])
+                also = report.calibration.pop("also_measured_ms")
+                if checks:
+                    report.validation = score_variants(table, graph, checks,
+                                                       [report.calibration["measured_ms"][0]] + also)
+            elif validate:
                 report.validation = validate_predictor(module, input_specs, table, n=validate, runner=runner,
-                                                       granularity=granularity, seed=seed, base_measured=base)
+                                                       granularity=granularity, seed=seed)
             report.seconds = time.perf_counter() - t0
             return report
     finally:
@@ -354,9 +361,11 @@ CALIBRATION_SEED = 7919
 
 def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable, runner, runtime: str,
                     precision: str, threads: int | None, granularity: int,
-                    ratios: Sequence[float] = CALIBRATION_RATIOS, n_random: int = CALIBRATION_RANDOM) -> dict:
+                    ratios: Sequence[float] = CALIBRATION_RATIOS, n_random: int = CALIBRATION_RANDOM,
+                    also: Sequence = ()) -> dict:
     """Fit overhead_ms and scale (least squares, relative errors) on end-to-end timings of the model,
     uniformly pruned variants, and random channel-pruned ones; a single point gives an overhead only.
+    `also`: more modules timed in the same rounds (not fitted); their latencies are `also_measured_ms`.
 
     Random variants matter: layers with unequal in/out ratios and mixed widths cost more in the
     graph (layout changes between kernels, tiles) than uniform pruning shows, and that is what a
@@ -387,12 +396,13 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
         models.append(variant)
         cal["kernel_sum_ms"].append(raw.predict(plan))
         cal["ratios"].append("random" if r is None else r)
-    cal["measured_ms"] = measure_interleaved(models, input_specs, device=runner, runtime=runtime, precision=precision,
-                                             settings=settings, passes=E2E_PASSES)
+    timed = measure_interleaved(models + list(also), input_specs, device=runner, runtime=runtime,
+                                precision=precision, settings=settings, passes=E2E_PASSES)
+    cal["measured_ms"] = timed[:len(models)]
     overhead, scale = fit_calibration(cal["kernel_sum_ms"], cal["measured_ms"])
     record.update(overhead_ms=round(overhead, 6), scale=round(scale, 6), calibration=cal)
     table.save()
-    return {"overhead_ms": overhead, "scale": scale, **cal}
+    return {"overhead_ms": overhead, "scale": scale, **cal, "also_measured_ms": timed[len(models):]}
 
 
 def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:

@@ -9,48 +9,54 @@ from typing import Sequence
 from edgeprune.devices.runner import BenchSettings
 
 
-def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, granularity: int = 8,
-                       seed: int = 0, low: float = 0.1, high: float = 0.6,
-                       base_measured: float | None = None) -> list[dict]:
-    """Rows {variant, predicted_ms, measured_ms, error_pct}: the model itself, then n-1 random variants.
+def validation_variants(module, input_specs: Sequence, graph, *, n: int, granularity: int = 8, seed: int = 0,
+                        low: float = 0.1, high: float = 0.6) -> list[tuple[str, object, dict | None]]:
+    """(name, module, plan): the model itself, then n-1 random channel-pruned variants (seeded)."""
+    from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
 
-    `base_measured`: the model's own end-to-end latency when the caller just measured it (calibration).
-    """
+    prunable = graph.prunable()
+    rng = random.Random(seed)
+    out: list[tuple[str, object, dict | None]] = [("base", module, None)] if n > 0 else []
+    for i in range(1, n):
+        ratios = group_ratios(graph, rng, low=low, high=high)
+        if not ratios:
+            break
+        variant = prune_variant(module, input_specs, ratios, list(ratios), granularity)
+        out.append((f"random-{i}", variant, {k: v for k, v in out_channels(variant).items() if k in prunable}))
+    return out
+
+
+def score_variants(table, graph, variants, measured: Sequence[float]) -> list[dict]:
+    """Rows {variant, predicted_ms, measured_ms, error_pct, kept_pct} from the table's current calibration."""
+    from edgeprune.latency.predictor import LatencyModel
+
+    lm = LatencyModel.from_graph(graph, table)
+    full = max(1, sum(lm.channels().values()))
+    rows = []
+    for (name, _, plan), ms in zip(variants, measured):
+        predicted = lm.predict(plan)
+        rows.append({"variant": name, "predicted_ms": round(predicted, 4), "measured_ms": round(ms, 4),
+                     "error_pct": round(100 * (predicted - ms) / ms, 2),
+                     "kept_pct": None if plan is None else round(100 * sum(plan.values()) / full, 1)})
+    return rows
+
+
+def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, granularity: int = 8,
+                       seed: int = 0, low: float = 0.1, high: float = 0.6) -> list[dict]:
+    """Rows {variant, predicted_ms, measured_ms, error_pct}: the model itself, then n-1 random variants,
+    all timed in the same interleaved rounds (`edgeprune profile` times them together with the
+    calibration models instead: see build_table)."""
     from edgeprune.latency.builder import E2E_PASSES, E2E_SETTINGS
     from edgeprune.latency.kernels import extract_kernels
     from edgeprune.latency.measure import measure_interleaved
-    from edgeprune.latency.predictor import LatencyModel
-    from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
 
     meta = table.meta
-    settings = BenchSettings(threads=meta.get("threads"), **E2E_SETTINGS)
     graph = extract_kernels(module, input_specs)
-    lm = LatencyModel.from_graph(graph, table)
-    rng = random.Random(seed)
-    rows, models = [], []
-    for i in range(n):
-        if i == 0:
-            variant, plan, name = module, None, "base"
-        else:
-            ratios = group_ratios(graph, rng, low=low, high=high)
-            if not ratios:
-                break
-            variant = prune_variant(module, input_specs, ratios, list(ratios), granularity)
-            plan = {k: v for k, v in out_channels(variant).items() if k in lm.channels()}
-            name = f"random-{i}"
-        rows.append({"variant": name, "predicted_ms": round(lm.predict(plan), 4),
-                     "kept_pct": None if plan is None else round(100 * sum(plan.values()) / max(1, sum(lm.channels().values())), 1)})
-        models.append(variant)
-    skip_base = bool(base_measured) and bool(rows)
-    measured = measure_interleaved(models[1:] if skip_base else models, input_specs, device=runner,
-                                   runtime=meta["runtime"], precision=meta["precision"], settings=settings,
-                                   passes=E2E_PASSES) if models else []
-    if skip_base:
-        measured = [base_measured] + measured
-    for row, ms in zip(rows, measured):
-        row["measured_ms"] = round(ms, 4)
-        row["error_pct"] = round(100 * (row["predicted_ms"] - ms) / ms, 2)
-    return rows
+    variants = validation_variants(module, input_specs, graph, n=n, granularity=granularity, seed=seed, low=low, high=high)
+    measured = measure_interleaved([m for _, m, _ in variants], input_specs, device=runner, runtime=meta["runtime"],
+                                   precision=meta["precision"], passes=E2E_PASSES,
+                                   settings=BenchSettings(threads=meta.get("threads"), **E2E_SETTINGS))
+    return score_variants(table, graph, variants, measured)
 
 
 def error_summary(rows: list[dict]) -> dict:
