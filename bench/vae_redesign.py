@@ -42,6 +42,7 @@ from edgeprune.files import atomic_write_bytes, atomic_write_json, atomic_write_
 from edgeprune.vae import zoo  # noqa: E402
 from edgeprune.vae.adapters import teacher_decode, teacher_encode  # noqa: E402
 from edgeprune.vae.clips import clip_sets  # noqa: E402
+from edgeprune.vae.distill import ema_update  # noqa: E402
 from edgeprune.vae.losses import psnr, ssim  # noqa: E402
 
 WORK = ROOT / "bench" / "work" / "vae"
@@ -153,12 +154,7 @@ def train_teacher(args, d):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():  # EMA warm-up as in the distillation: early steps follow the weights closely
-            dec = min(args.teacher_ema, (1 + state["step"]) / (10 + state["step"]))
-            for pe, pv in zip(ema.parameters(), vae.parameters()):
-                pe.lerp_(pv, 1 - dec)
-            for be, bv in zip(ema.buffers(), vae.buffers()):
-                be.copy_(bv)
+        ema_update(ema, vae, state["step"], args.teacher_ema)  # the distillation's EMA, warm-up included
         state["step"] += 1
         losses.append(loss.item())
         if state["step"] % args.eval_every == 0:

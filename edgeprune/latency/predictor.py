@@ -20,8 +20,8 @@ intervals it is linear. Curves are tabulated per integer count when the model is
 prediction is a handful of numpy gathers: ~10,000 queries per second (bench/predictor_speed.py).
 
 overhead_ms and scale are calibrated per model by `edgeprune profile` from end-to-end
-measurements of the model and a uniformly pruned variant (in-graph kernels run a little faster
-or slower than alone; the runtime has fixed per-inference work).
+measurements of the model and random channel-pruned variants of it, timed in interleaved rounds
+(in-graph kernels run a little faster or slower than alone; the runtime has fixed per-inference work).
 """
 
 from __future__ import annotations
@@ -129,7 +129,6 @@ class LatencyModel:
         for i, g in enumerate(graph.group_of):
             self._member_pos[i] = len(self._members.setdefault(g, []))
             self._members[g].append(i)
-        self._fixed_syms = {graph.symbols[i] for i, g in enumerate(graph.group_of) if g in graph.fixed_groups}
         self._fixed_mask = np.array([g in graph.fixed_groups for g in graph.group_of], dtype=bool)
         self._n_groups = int(self._groups.max()) + 1 if len(self._groups) else 0
         self._prunable = graph.prunable()

@@ -32,21 +32,20 @@ class HostTimer:
         return self.reason is None
 
     def __call__(self, module, input_specs) -> float:
-        from edgeprune.latency.measure import measure_module
-
         # the faster of REPEATS medians: bursts of other jobs on a shared host only ever slow a run down
-        return min(float(measure_module(module, input_specs, device="host", runtime=self.meta["runtime"],
-                                        precision=self.meta["precision"], settings=self.settings).timing.p50_ms)
-                   for _ in range(REPEATS))
+        return self._timed([module], input_specs, REPEATS)[0]
 
     def side_by_side(self, modules, input_specs) -> list[float]:
         """The same statistic for several modules timed in turn, round after round: the promise compares
         the unpruned and the pruned model measured minutes apart otherwise, and this host's speed
         drifts by more than the 3% tolerance over minutes."""
+        return self._timed(modules, input_specs, REPEATS + 1)
+
+    def _timed(self, modules, input_specs, passes: int) -> list[float]:
         from edgeprune.latency.measure import measure_interleaved
 
         return measure_interleaved(modules, input_specs, device="host", runtime=self.meta["runtime"],
-                                   precision=self.meta["precision"], settings=self.settings, passes=REPEATS + 1,
+                                   precision=self.meta["precision"], settings=self.settings, passes=passes,
                                    statistic=lambda t: t.p50_ms)
 
 

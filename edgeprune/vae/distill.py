@@ -154,6 +154,15 @@ def _feature_loss(sfeats, sframes, tfeats, pairs, heads, b):
     return total / max(n, 1)
 
 
+def ema_update(ema: nn.Module, model: nn.Module, step: int, decay: float) -> None:
+    """Move `ema`'s weights toward `model`'s; the warm-up (decay (1+step)/(10+step) until `decay`) lets
+    the first steps follow the weights closely instead of averaging in the initialization."""
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for pe, ps in zip(ema.parameters(), model.parameters()):
+            pe.mul_(d).add_(ps.detach(), alpha=1 - d)
+
+
 def _save_checkpoint(path: Path, step, student, ema, heads, opt, gen, history, evals, config):
     buf = io.BytesIO()
     torch.save(
@@ -246,10 +255,7 @@ def distill(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        d = min(config.ema_decay, (1 + s) / (10 + s))
-        with torch.no_grad():
-            for pe, ps in zip(ema.parameters(), student.parameters()):
-                pe.mul_(d).add_(ps.detach(), alpha=1 - d)
+        ema_update(ema, student, s, config.ema_decay)
         step = s + 1
         history.append({"step": step, "loss": round(loss.item(), 5), "l1": round(l1.item(), 5),
                         "ssim_loss": round(l_ssim.item(), 5), "grad_loss": round(l_grad.item(), 5),
