@@ -422,3 +422,30 @@ def test_measure_interleaved_times_each_model_every_round(monkeypatch):
                                      settings=fast, passes=3)
     assert calls == ["model0.onnx", "model1.onnx"] * 3  # in turn, round after round
     assert len(ms) == 2 and 0 < ms[0] < ms[1]  # ~0.01 ms against ~1 ms: no noise reverses that
+
+
+def test_measure_interleaved_relative_to_first_takes_the_median_ratio_within_rounds(monkeypatch):
+    """The host's speed level differs between rounds: per-round ratios cancel it, minima of their own do not."""
+    from edgeprune.devices.local import LocalRunner
+    from edgeprune.devices.runner import BenchResult
+    from edgeprune.latency import measure
+    from edgeprune.runtimes.timing import Timing
+
+    # (base, other) speed levels per round; round 3 catches the base at a fast level and the other at a slow one
+    levels = [1.0, 1.0, 2.0, 2.0, 0.5, 1.5, 1.0, 1.0, 1.6, 1.6]
+    ms_of = {"model0.onnx": 1.0, "model1.onnx": 0.5}  # the other model really is 2x faster
+    state = {}
+
+    def fake(self, path, runtime, settings):
+        v = ms_of[Path(path).name] * next(state["it"])
+        return BenchResult(str(path), runtime, "host", Timing(v, v, v, v, 0.0, v, 1, 0), {})
+
+    monkeypatch.setattr(LocalRunner, "bench", fake)
+    mods = [nn.Sequential(nn.ReLU()).eval(), nn.Sequential(nn.ReLU()).eval()]
+    spec = (InputSpec((1, 4)),)
+    state["it"] = iter(levels)
+    rel = measure.measure_interleaved(mods, spec, runtime="onnxruntime", passes=5, relative_to_first=True)
+    assert rel[0] == pytest.approx(0.5) and rel[1] / rel[0] == pytest.approx(0.5)  # ratio 0.5 in 4 of 5 rounds
+    state["it"] = iter(levels)
+    plain = measure.measure_interleaved(mods, spec, runtime="onnxruntime", passes=5)
+    assert plain[1] / plain[0] == pytest.approx(1.0)  # minima from different levels: "no speedup at all"

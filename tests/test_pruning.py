@@ -158,8 +158,9 @@ def test_candidates_drop_widths_that_cost_more_than_a_wider_one():
 
 
 def test_measured_fit_lands_the_plan_under_the_measured_budget():
-    """The promise is measured: with a clock that runs 25% slower than the predictor (predictor error), the fit
-    tightens the predicted budget until the plan measures within budget, and does not over-prune."""
+    """The promise is measured: with a host that runs plans 25% slower than the predictor says (predictor error)
+    and whose speed drifts 2x between timings, the fit tightens the predicted budget until the plan measures
+    within its share of the unpruned model timed beside it, and does not over-prune."""
     from edgeprune.pruning.api import FIT_HIGH, FIT_LOW, _fit_measured, _Problem
     from edgeprune.pruning.importance import score_groups
 
@@ -168,21 +169,24 @@ def test_measured_fit_lands_the_plan_under_the_measured_budget():
     lm = LatencyModel.build(model, specs, table)
     prob = _Problem(model, specs, lm, table, (), 0.1)
     score_groups(model, prob.dg, prob.groups, "magnitude")
+    speed = iter([1.0, 2.0, 0.7, 1.5, 1.0, 2.0])  # the host's speed at each fit timing: ratios must not care
 
-    def clock(m, _specs):  # deterministic stand-in for the host timer: the predictor's answer on the module, +25%
-        return 1.25 * LatencyModel.build(m, specs, table).predict()
+    def pair(m):  # deterministic stand-in for side-by-side timing: the unpruned model exact, plans +25%
+        f = next(speed)
+        return f * lm.predict(), f * 1.25 * LatencyModel.build(m, specs, table).predict()
 
-    budget = lm.predict() / 1.5 * 1.25  # a 1.5x measured speedup
+    share = 1 / 1.5  # a 1.5x measured speedup
     log: list = []
-    kept, eff = _fit_measured(prob, model, specs, clock, budget, budget, log)
-    measured = 1.25 * prob.latency(kept)
-    assert measured <= budget * FIT_HIGH + 1e-12 and eff < budget
-    assert len(log) >= 2 and log[0]["measured_ms"] > budget  # the first, unfitted plan missed
+    kept, eff = _fit_measured(prob, model, specs, pair, share, share * lm.predict(), log)
+    measured = 1.25 * prob.latency(kept) / lm.predict()
+    assert measured <= share * FIT_HIGH + 1e-12 and eff < share * lm.predict()
+    assert len(log) >= 2 and log[0]["measured_share"] > share  # the first, unfitted plan missed
+    assert len({round(e["measured_base_ms"], 6) for e in log}) > 1  # the base really was timed at other speeds
     # nothing wider fits: growing any group by one candidate measures over the fit's ceiling
     for g in prob.groups:
         i = g.counts.index(kept[g.root])
-        if i + 1 < len(g.counts) and measured < budget * FIT_LOW:
-            assert 1.25 * prob.latency({**kept, g.root: g.counts[i + 1]}) > budget * FIT_HIGH
+        if i + 1 < len(g.counts) and measured < share * FIT_LOW:
+            assert 1.25 * prob.latency({**kept, g.root: g.counts[i + 1]}) / lm.predict() > share * FIT_HIGH
 
 
 # ---------------------------------------------------------------- real models, synthetic tables
@@ -367,6 +371,9 @@ def test_prune_measures_its_promise_on_the_tables_runtime_and_precision(precisio
     assert m["measured_speedup"] == pytest.approx(m["measured_base_ms"] / m["measured_ms"], rel=1e-2)
     assert m["ok"] == (m["within_budget"] and m["speedup_share"] >= 0.9)
     assert m["measured_base_at_start_ms"] > 0  # the fit's timing; the verdict uses the side-by-side pair
+    # --speedup holds the pruned model to the base as measured beside it, not to the predicted-units budget
+    assert m["measured_budget_ms"] == pytest.approx(m["measured_base_ms"] / 1.5, abs=1e-4)
+    assert m["within_budget"] == (m["measured_ms"] <= m["measured_budget_ms"] * 1.03 + 1e-4)
     table.meta["device"] = "jetson-orin-nano"  # a table from elsewhere: predicted only, said so
     assert "not this host" in prune(model, SMALL, table, speedup=1.5, verify=True).measured["skipped"]
 

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from edgeprune.devices.descriptor import DeviceDescriptor, load_device
 from edgeprune.devices.runner import BenchResult, BenchSettings, Runner, get_runner
 from edgeprune.errors import EdgepruneError
@@ -60,7 +62,8 @@ def measure_module(module, input_specs: Sequence[InputSpec], *, device: str | De
 
 def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, device: str | DeviceDescriptor | Runner = "host",
                         runtime: str = "onnxruntime", precision: str = "fp32", settings: BenchSettings | None = None,
-                        passes: int = 3, workdir: str | Path | None = None, statistic=None) -> list[float]:
+                        passes: int = 3, workdir: str | Path | None = None, statistic=None,
+                        relative_to_first: bool = False) -> list[float]:
     """End-to-end latency (ms) of each module: the fastest repeat over `passes` rounds, every round
     timing all the modules in turn (each exported once).
 
@@ -69,6 +72,13 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
     measurement cannot see it; rounds spread every model over the same phases, and a ratio of two
     models (a calibration, a predicted-vs-measured error) compares like with like. `statistic` maps a
     Timing to ms (default: latency_of, the tables' statistic).
+
+    `relative_to_first`: every other model's latency is the first one's fastest times the median
+    over rounds of the two models' ratio *within* a round. The host's speed switches between
+    levels for seconds at a time (bench/results/host_noise.md): two models timed back to back
+    share a level far more often than two rounds do, so a per-round ratio is steadier than a ratio
+    of per-model minima that may come from different levels. For "is the pruned model 2x faster
+    than the one beside it".
     """
     from edgeprune.latency.builder import latency_of
 
@@ -80,10 +90,12 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
         with tempfile.TemporaryDirectory(prefix="edgeprune-measure-", dir=workdir) as tmp:
             paths = [export_for_runtime(m, input_specs, runtime, precision, Path(tmp) / f"model{i}")
                      for i, m in enumerate(modules)]
-            best = [float("inf")] * len(paths)
-            for _ in range(max(1, passes)):
-                for i, path in enumerate(paths):
-                    best[i] = min(best[i], float(statistic(runner.bench(path, runtime, settings).timing)))
+            rounds = [[float(statistic(runner.bench(path, runtime, settings).timing)) for path in paths]
+                      for _ in range(max(1, passes))]
+            best = [min(col) for col in zip(*rounds)]
+            if relative_to_first and len(paths) > 1:
+                return [best[0]] + [best[0] * float(np.median([r[i] / r[0] for r in rounds]))
+                                    for i in range(1, len(paths))]
             return best
     finally:
         if owned:

@@ -14,6 +14,7 @@ from edgeprune.devices.runner import BenchSettings
 TOLERANCE = 0.03
 SPEEDUP_SHARE = 0.9
 REPEATS = 2
+PAIRED_ROUNDS = 5  # side-by-side rounds: the median of 5 per-round ratios outvotes two rounds at mixed levels
 SETTINGS = dict(warmup=5, min_runs=20, max_runs=400, max_seconds=4.0, rel_tol=0.01)
 
 
@@ -36,17 +37,18 @@ class HostTimer:
         return self._timed([module], input_specs, REPEATS)[0]
 
     def side_by_side(self, modules, input_specs) -> list[float]:
-        """The same statistic for several modules timed in turn, round after round: the promise compares
-        the unpruned and the pruned model measured minutes apart otherwise, and this host's speed
-        drifts by more than the 3% tolerance over minutes."""
-        return self._timed(modules, input_specs, REPEATS + 1)
+        """The first module's latency, then each other one's as the first times their per-round ratio
+        (median over PAIRED_ROUNDS rounds of timings in turn): the promise compares the unpruned and
+        the pruned model measured minutes apart otherwise, and this host's speed drifts by more than
+        the 3% tolerance over minutes and switches levels over seconds."""
+        return self._timed(modules, input_specs, PAIRED_ROUNDS, relative=True)
 
-    def _timed(self, modules, input_specs, passes: int) -> list[float]:
+    def _timed(self, modules, input_specs, passes: int, relative: bool = False) -> list[float]:
         from edgeprune.latency.measure import measure_interleaved
 
         return measure_interleaved(modules, input_specs, device="host", runtime=self.meta["runtime"],
                                    precision=self.meta["precision"], settings=self.settings, passes=passes,
-                                   statistic=lambda t: t.p50_ms)
+                                   statistic=lambda t: t.p50_ms, relative_to_first=relative)
 
 
 def check_promise(budget_ms: float, predicted_base_ms: float, predicted_ms: float, measured_base_ms: float,

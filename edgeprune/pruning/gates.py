@@ -93,7 +93,7 @@ class ChannelGates:
         import torch
 
         expected = lm.torch_predict(self.expected_channels())
-        self.last_expected_ms = float(expected)
+        self.last_expected_ms = float(expected.detach())
         return (lam * torch.relu(expected - budget_ms) / budget_ms).float()
 
     def probabilities(self) -> dict[str, np.ndarray]:
