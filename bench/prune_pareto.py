@@ -460,6 +460,8 @@ def main() -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--prepare", action="store_true", help="only train the dense models and build the tables")
     ap.add_argument("--smoke", action="store_true", help="tiny settings, results under /tmp (checks the script runs)")
+    ap.add_argument("--redo", default="", help="rows to run again, e.g. resnet:2:knapsack,resnet:2:regularized "
+                    "(after a fix; the new row is appended and replaces the old one in the report)")
     args = ap.parse_args()
     if args.smoke:
         global RESULTS, WORK, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, ROUNDS, SPEEDUPS, TABLE_BUDGET_S
@@ -474,6 +476,9 @@ def main() -> int:
 
     torch.set_num_threads(2)
     rows = done_rows()
+    for item in filter(None, args.redo.split(",")):
+        fam, x, meth = item.split(":")
+        rows.pop((fam, float(x), meth), None)
     res = None
     if not args.report:
         bundle_full = data(None)

@@ -189,6 +189,32 @@ def test_measured_fit_lands_the_plan_under_the_measured_budget():
             assert 1.25 * prob.latency({**kept, g.root: g.counts[i + 1]}) / lm.predict() > share * FIT_HIGH
 
 
+def test_measured_fit_tries_the_narrowest_plan_when_the_floor_plan_measures_over():
+    """A noisy table can price a wider plan under the all-narrowest one; at the predicted floor the fit then
+    measures the narrowest plan itself instead of giving up on a plan it could still make faster."""
+    from edgeprune.pruning.api import _fit_measured, _Problem
+    from edgeprune.pruning.importance import score_groups
+    from edgeprune.pruning.materialize import apply_plan
+
+    model, specs = small_model(), SMALL
+    table = synthetic_table(extract_kernels(model, specs))
+    lm = LatencyModel.build(model, specs, table)
+    prob = _Problem(model, specs, lm, table, (), 0.1)
+    score_groups(model, prob.dg, prob.groups, "magnitude")
+    floor = {g.root: g.counts[0] for g in prob.groups}
+    wider = {g.root: g.counts[-1] for g in prob.groups}
+    prob.solve = lambda b: dict(wider)  # what a non-monotone table makes the solver return at the floor
+
+    def pair(m):  # the host: latency ~ parameters (the narrowest plan is the fastest)
+        return float(sum(p.numel() for p in model.parameters())), float(sum(p.numel() for p in m.parameters()))
+
+    narrow = pair(apply_plan(model, specs, prob.groups, floor)[0])[1] / pair(model)[0]
+    log: list = []
+    kept, eff = _fit_measured(prob, model, specs, pair, narrow * 1.02, prob.minimum_ms, log)
+    assert kept == floor and eff == prob.minimum_ms
+    assert log[-1].get("floor") and log[0]["measured_share"] > narrow * 1.02  # the solver's plan missed, the floor fits
+
+
 # ---------------------------------------------------------------- real models, synthetic tables
 def _arch(name):
     if name == "small":
