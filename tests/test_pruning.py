@@ -192,7 +192,7 @@ def test_measured_fit_lands_the_plan_under_the_measured_budget():
 def test_measured_fit_tries_the_narrowest_plan_when_the_floor_plan_measures_over():
     """A noisy table can price a wider plan under the all-narrowest one; at the predicted floor the fit then
     measures the narrowest plan itself instead of giving up on a plan it could still make faster."""
-    from edgeprune.pruning.api import _fit_measured, _Problem
+    from edgeprune.pruning.api import FIT_HIGH, _fit_measured, _Problem
     from edgeprune.pruning.importance import score_groups
     from edgeprune.pruning.materialize import apply_plan
 
@@ -213,6 +213,13 @@ def test_measured_fit_tries_the_narrowest_plan_when_the_floor_plan_measures_over
     kept, eff = _fit_measured(prob, model, specs, pair, narrow * 1.02, prob.minimum_ms, log)
     assert kept == floor and eff == prob.minimum_ms
     assert log[-1].get("floor") and log[0]["measured_share"] > narrow * 1.02  # the solver's plan missed, the floor fits
+    # a budget between the two: the floor would overshoot it, so plans between them are measured
+    share = (narrow + 1.0) / 2
+    log = []
+    kept, _ = _fit_measured(prob, model, specs, pair, share, prob.minimum_ms, log)
+    got = pair(apply_plan(model, specs, prob.groups, kept)[0])[1] / pair(model)[0]
+    assert kept not in (floor, wider) and narrow < got <= share * FIT_HIGH
+    assert any("between" in e for e in log)
 
 
 # ---------------------------------------------------------------- real models, synthetic tables

@@ -307,12 +307,39 @@ def _fit_measured(prob, work, input_specs, pair, share: float, start: float, log
                 last = (floor, b)
                 if r <= share * FIT_HIGH:
                     best = (floor, b, r)
+                    if r < share * FIT_LOW:  # and it overshoots: measure plans between the two instead
+                        best = _bisect_between(prob, kept, floor, best, share, lambda k, t: attempt(k, b, between=t))
             break
         nb = max(b * share * FIT_AIM / r, prob.minimum_ms)
         if best is not None and nb <= best[1]:
             break  # would only go narrower than a plan already within budget
         b = nb
     return (best[0], best[1]) if best is not None else last
+
+
+def _bisect_between(prob, over: dict, under: dict, best: tuple, share: float, attempt) -> tuple:
+    """Where the table cannot tell plans apart, measurement does: bisect t in [0, 1] over the plans
+    `over` + t * (`under` - `over`) (each group at the nearest candidate count at or above), keeping
+    the widest one measured within `share`. `over` measured over it, `under` under it."""
+    lo, hi = 0.0, 1.0
+    for _ in range(FIT_TRIES - 1):
+        t = (lo + hi) / 2
+        mid = {}
+        for g in prob.groups:
+            target = over[g.root] + t * (under[g.root] - over[g.root])
+            mid[g.root] = min((c for c in g.counts if c >= target - 1e-9), default=g.counts[-1])
+        if mid == over or mid == under:
+            break
+        r = attempt(mid, round(t, 3))
+        if r <= share * FIT_HIGH:
+            if r > best[2]:
+                best = (mid, best[1], r)
+            if r >= share * FIT_LOW:
+                break
+            hi = t
+        else:
+            lo = t
+    return best
 
 
 def _mask_scores(prob, gates) -> None:
