@@ -106,6 +106,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each phase")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
     args = ap.parse_args()
+    if not args.seconds > 0:
+        ap.error(f"--seconds must be positive (got {args.seconds:g}): each phase needs at least one window")
     os.environ.setdefault("EDGEPRUNE_QUIET", "1")
     import torch
     from rich.progress import Progress

@@ -482,10 +482,20 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(2)
-    rows = done_rows()
+    redo = []
     for item in filter(None, args.redo.split(",")):
-        fam, x, meth = item.split(":")
-        rows.pop((fam, float(x), meth), None)
+        parts = item.split(":")
+        try:
+            fam, x, meth = parts[0], float(parts[1]), parts[2]
+        except (IndexError, ValueError):
+            fam = x = meth = None
+        if len(parts) != 3 or fam not in FAMILIES or x not in SPEEDUPS or meth not in METHODS:
+            ap.error(f"--redo {item!r}: give FAMILY:SPEEDUP:METHOD with FAMILY in {','.join(FAMILIES)}, SPEEDUP in "
+                     f"{','.join(f'{v:g}' for v in SPEEDUPS)}, METHOD in {','.join(METHODS)} (e.g. resnet:2:knapsack)")
+        redo.append((fam, x, meth))
+    rows = done_rows()
+    for key in redo:
+        rows.pop(key, None)
     res = None
     if not args.report:
         bundle_full = data(None)
