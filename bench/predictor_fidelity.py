@@ -9,9 +9,15 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
    channel-pruned variants (seed 7919);
 2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to 8,
    seed 0) are measured end to end and compared with `LatencyModel.predict(plan)`. They are timed
-   in the same 3 interleaved rounds as the calibration models (each model's fastest repeat over
-   the rounds): timed in a session of their own, a whole session came out ~1.4x slower or faster
-   than the calibration's on this shared machine.
+   in the same 5 interleaved rounds as the calibration models: timed in a session of their own, a
+   whole session came out ~1.4x slower or faster than the calibration's on this shared machine.
+   Measured latency (protocol 2): the unpruned model's fastest repeat, every other model that times
+   its median per-round ratio to it (protocol 1 took each model's fastest repeat over 3 rounds,
+   which mixes the host's speed levels: bench/results/host_noise.md).
+
+`--remeasure` re-times the calibration and the scored variants of cells finished under an older
+protocol on the committed tables (no new kernel measurements: sweep budget 0) and keeps the
+cells' table-build figures, which that protocol change does not touch.
 
 Threads: 1. This machine has 2 cores shared with other jobs; with 2 threads every parallel
 region waits for a core whenever anything else runs (XNNPACK showed whole 8 ms scheduler
@@ -46,6 +52,7 @@ TABLES = RESULTS / "predictor_fidelity_tables"
 RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
+PROTOCOL = 2  # end-to-end timing statistic (see the docstring)
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
 MODELS = ["resnet18", "mobilenet_v3_small", "mobilenet_v2", "mnasnet0_5", "squeezenet1_1", "regnet_x_400mf",
           "efficientnet_b0", "resnet34", "mobilenet_v3_large", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
@@ -60,7 +67,7 @@ def family(model: str) -> str:
     return next((v for k, v in FAMILY.items() if model.startswith(k)), model)
 
 
-def done_rows() -> dict[tuple[str, str], dict]:
+def done_rows(protocol: int = PROTOCOL) -> dict[tuple[str, str], dict]:
     rows = {}
     if JSONL.exists():
         for line in JSONL.read_text().splitlines():
@@ -68,11 +75,17 @@ def done_rows() -> dict[tuple[str, str], dict]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill: that cell reruns
-            rows[(r["model"], r["runtime"])] = r
+            if r.get("protocol", 1) == protocol:
+                rows[(r["model"], r["runtime"])] = r
     return rows
 
 
-def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
+BUILD_FIELDS = ("kernels", "families", "measurements", "reused_points", "table_points", "table_build_s", "budget_hit",
+                "budget_s", "kappas")
+
+
+def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict | None = None) -> dict:
+    """Build (or, given an older protocol's row `old`, only re-time) one cell."""
     import torchvision
 
     from edgeprune.latency import build_table
@@ -83,8 +96,8 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
     module = torchvision.models.get_model(model, weights=None).eval()
     t0 = time.perf_counter()
     report = build_table(module, specs, device="host", runtime=runtime, precision="fp32", threads=THREADS,
-                         out=TABLES / f"{runtime}-fp32.json", validate=variants + 1, budget_s=budget_s,
-                         model_name=model, progress=False)
+                         out=TABLES / f"{runtime}-fp32.json", validate=variants + 1,
+                         budget_s=0.0 if old else budget_s, model_name=model, progress=False)
     rows = report.validation
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
@@ -94,8 +107,17 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int) -> dict:
     # every point the model's predictions draw on (families shared with earlier models count here too)
     table_points = sum(len(report.table.points(key)) for key in {k.family_key() for k in lm.kernels})
     kappas = sorted({round(r.kappa, 3) for r, k in zip(lm._resolved, lm.kernels) if r is not None and k.dims == 2})
+    if old:
+        # re-timed only: the build figures are the old cell's (this run's table lookups are not a build)
+        record["table_build_s"] = old["table_build_s"]
+        report.table.save()
+        return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
+                "protocol": PROTOCOL, **{k: old.get(k) for k in BUILD_FIELDS}, "remeasured": True,
+                "new_points": report.measured, "total_s": round(time.perf_counter() - t0, 1),
+                "overhead_ms": record.get("overhead_ms"), "scale": record.get("scale"),
+                "calibration": report.calibration, "rows": rows, "summary": error_summary(scored)}
     return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
-            "budget_s": budget_s, "kappas": kappas,
+            "protocol": PROTOCOL, "budget_s": budget_s, "kappas": kappas,
             "kernels": report.kernels, "families": report.families, "measurements": report.measured,
             "reused_points": report.reused, "table_points": table_points, "table_build_s": record.get("table_build_s"),
             "budget_hit": report.budget_hit, "total_s": round(time.perf_counter() - t0, 1),
@@ -140,7 +162,10 @@ def write_report() -> dict:
              "", "Predictor: conv/linear = axis sweeps + width interaction kappa fitted on diagonal probes; calibration "
              "(overhead, scale) by least squares on the model + 3 random variants (seed 7919, apart from the scored "
              "ones); anchors timed twice, faster kept; the calibration models and the scored variants are timed together "
-             "in 3 interleaved rounds (fastest repeat over the rounds). Sweep budget per model: "
+             f"in 5 interleaved rounds (protocol {PROTOCOL}: the unpruned model's fastest repeat, every other model that "
+             "times its median per-round ratio to it"
+             + ("; cells re-timed on the committed tables, build figures from their first run" if any(r.get("remeasured") for r in rows) else "")
+             + "). Sweep budget per model: "
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -200,6 +225,8 @@ def main() -> int:
                     help="forget finished cells and tables first (git keeps the old ones); needed after a format change")
     ap.add_argument("--max-minutes", type=float, default=28.0, help="start no new cell after this")
     ap.add_argument("--report", action="store_true", help="only rebuild the report from the JSONL")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="re-time cells finished under an older timing protocol on their committed tables")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     args = ap.parse_args()
     if args.results:
@@ -223,6 +250,7 @@ def main() -> int:
                 f.unlink()
             shutil.rmtree(TABLES / "_unused", ignore_errors=True)
         done = done_rows()
+        older = done_rows(PROTOCOL - 1) if args.remeasure else {}
         cells = [(m, rt) for rt in args.runtimes.split(",") for m in args.models.split(",")]
         # interleave runtimes so a partial run covers both
         cells = sorted(cells, key=lambda c: (args.models.split(",").index(c[0]), c[1]))
@@ -234,9 +262,9 @@ def main() -> int:
                 break
             print(f"[{time.strftime('%H:%M:%S')}] {model} / {rt}", file=sys.stderr, flush=True)
             try:
-                row = run_cell(model, rt, args.budget_s, VARIANTS)
+                row = run_cell(model, rt, args.budget_s, VARIANTS, old=older.get((model, rt)))
             except Exception as e:  # keep going; the failure is reported
-                row = {"model": model, "family": family(model), "runtime": rt,
+                row = {"model": model, "family": family(model), "runtime": rt, "protocol": PROTOCOL,
                        "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"}
                 traceback.print_exc()
             with open(JSONL, "a", encoding="utf-8") as f:

@@ -46,7 +46,7 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
     """Rows {variant, predicted_ms, measured_ms, error_pct}: the model itself, then n-1 random variants,
     all timed in the same interleaved rounds (`edgeprune profile` times them together with the
     calibration models instead: see build_table)."""
-    from edgeprune.latency.builder import E2E_PASSES, E2E_SETTINGS
+    from edgeprune.latency.builder import E2E_PASSES, E2E_RELATIVE, E2E_SETTINGS
     from edgeprune.latency.kernels import extract_kernels
     from edgeprune.latency.measure import measure_interleaved
 
@@ -54,7 +54,7 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
     graph = extract_kernels(module, input_specs)
     variants = validation_variants(module, input_specs, graph, n=n, granularity=granularity, seed=seed, low=low, high=high)
     measured = measure_interleaved([m for _, m, _ in variants], input_specs, device=runner, runtime=meta["runtime"],
-                                   precision=meta["precision"], passes=E2E_PASSES,
+                                   precision=meta["precision"], passes=E2E_PASSES, relative_to_first=E2E_RELATIVE,
                                    settings=BenchSettings(threads=meta.get("threads"), **E2E_SETTINGS))
     return score_variants(table, graph, variants, measured)
 
