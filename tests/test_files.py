@@ -43,3 +43,21 @@ def test_read_json_errors(tmp_path):
     bad.write_text('{"a": ')
     with pytest.raises(EdgepruneError, match="corrupted"):
         read_json(bad, "table")
+
+
+def test_atomic_writes_get_the_modes_a_plain_write_would(tmp_path):
+    """A temp file is created 0600; the renamed result must not be (shared profiles/, CI artifacts)."""
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        fresh = atomic_write_json(tmp_path / "t.json", {"a": 1})
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        kept = tmp_path / "k.json"
+        kept.write_text("{}")
+        kept.chmod(0o640)
+        atomic_write_json(kept, {"b": 2})
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    finally:
+        os.umask(mask)
