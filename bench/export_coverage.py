@@ -30,6 +30,7 @@ bench/results/export_coverage.jsonl, so a rerun skips what is done. Models are r
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -142,8 +143,6 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
         row = {"model": model, "format": fmt, "precision": prec, "params": params, "input": INPUT, "protocol": PROTOCOL}
         if prec == "int8":
             if quantizable is None:
-                import copy
-
                 quantizable = copy.deepcopy(module)
                 n_bn = recalibrate_batchnorm(quantizable, specs[0].shape)
             row["bn_recalibrated"] = n_bn

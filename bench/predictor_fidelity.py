@@ -101,28 +101,26 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict
     rows = report.validation
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
-    from edgeprune.latency.predictor import LatencyModel
-
-    lm = LatencyModel.build(module, specs, report.table)
-    # every point the model's predictions draw on (families shared with earlier models count here too)
-    table_points = sum(len(report.table.points(key)) for key in {k.family_key() for k in lm.kernels})
-    kappas = sorted({round(r.kappa, 3) for r, k in zip(lm._resolved, lm.kernels) if r is not None and k.dims == 2})
+    row = {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
+           "protocol": PROTOCOL}
     if old:
         # re-timed only: the build figures are the old cell's (this run's table lookups are not a build)
         record["table_build_s"] = old["table_build_s"]
         report.table.save()
-        return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
-                "protocol": PROTOCOL, **{k: old.get(k) for k in BUILD_FIELDS}, "remeasured": True,
-                "new_points": report.measured, "total_s": round(time.perf_counter() - t0, 1),
-                "overhead_ms": record.get("overhead_ms"), "scale": record.get("scale"),
-                "calibration": report.calibration, "rows": rows, "summary": error_summary(scored)}
-    return {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
-            "protocol": PROTOCOL, "budget_s": budget_s, "kappas": kappas,
-            "kernels": report.kernels, "families": report.families, "measurements": report.measured,
-            "reused_points": report.reused, "table_points": table_points, "table_build_s": record.get("table_build_s"),
-            "budget_hit": report.budget_hit, "total_s": round(time.perf_counter() - t0, 1),
-            "overhead_ms": record.get("overhead_ms"), "scale": record.get("scale"),
-            "calibration": report.calibration, "rows": rows, "summary": error_summary(scored)}
+        row.update({k: old.get(k) for k in BUILD_FIELDS}, remeasured=True, new_points=report.measured)
+    else:
+        from edgeprune.latency.predictor import LatencyModel
+
+        lm = LatencyModel.build(module, specs, report.table)
+        # every point the model's predictions draw on (families shared with earlier models count here too)
+        table_points = sum(len(report.table.points(key)) for key in {k.family_key() for k in lm.kernels})
+        kappas = sorted({round(r.kappa, 3) for r, k in zip(lm._resolved, lm.kernels) if r is not None and k.dims == 2})
+        row.update(budget_s=budget_s, kappas=kappas, kernels=report.kernels, families=report.families,
+                   measurements=report.measured, reused_points=report.reused, table_points=table_points,
+                   table_build_s=record.get("table_build_s"), budget_hit=report.budget_hit)
+    row.update(total_s=round(time.perf_counter() - t0, 1), overhead_ms=record.get("overhead_ms"),
+               scale=record.get("scale"), calibration=report.calibration, rows=rows, summary=error_summary(scored))
+    return row
 
 
 def write_report() -> dict:
