@@ -15,6 +15,9 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
    its median per-round ratio to it (protocol 1 took each model's fastest repeat over 3 rounds,
    which mixes the host's speed levels: bench/results/host_noise.md).
 
+`--rescore` scores finished cells again after a change to how tables are read (PREDICTOR): same
+tables, same recorded timings, calibration refitted on them; nothing is timed.
+
 `--remeasure` re-times the calibration and the scored variants of cells finished under an older
 protocol on the committed tables (no new kernel measurements: sweep budget 0) and keeps the
 cells' table-build figures, which that protocol change does not touch.
@@ -53,6 +56,9 @@ RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
 PROTOCOL = 2  # end-to-end timing statistic (see the docstring)
+# how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
+# staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine)
+PREDICTOR = 2
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
 MODELS = ["resnet18", "mobilenet_v3_small", "mobilenet_v2", "mnasnet0_5", "squeezenet1_1", "regnet_x_400mf",
           "efficientnet_b0", "resnet34", "mobilenet_v3_large", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
@@ -102,7 +108,7 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
     row = {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
-           "protocol": PROTOCOL}
+           "protocol": PROTOCOL, "predictor": PREDICTOR}
     if old:
         # re-timed only: the build figures are the old cell's (this run's table lookups are not a build)
         record["table_build_s"] = old["table_build_s"]
@@ -123,6 +129,65 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict
     return row
 
 
+def rescore_cell(old: dict) -> dict:
+    """Score a finished cell again with the current predictor: same table, same timings (the calibration
+    models' and the scored variants', from the row), new predictions and calibration fit."""
+    import torchvision
+
+    from edgeprune.latency import load_table
+    from edgeprune.latency.builder import recalibrate
+    from edgeprune.latency.kernels import extract_kernels
+    from edgeprune.latency.predictor import LatencyModel
+    from edgeprune.latency.validate import error_summary, validation_variants
+    from edgeprune.models.inputs import InputSpec
+
+    specs = (InputSpec((1, 3, RES, RES)),)
+    module = torchvision.models.get_model(old["model"], weights=None).eval()
+    table = load_table(TABLES / f"{old['runtime']}-fp32.json")
+    graph = extract_kernels(module, specs)
+    cal = dict(old["calibration"])
+    overhead, scale, sums = recalibrate(module, specs, graph, table, cal["measured_ms"])
+    lm = LatencyModel.from_graph(graph, table)
+    lm.overhead_ms, lm.scale = overhead, scale
+    checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
+    rows = []
+    for (name, _, plan), prev in zip(checks, old["rows"]):
+        predicted = lm.predict(plan)
+        ms = prev["measured_ms"]
+        rows.append({**prev, "predicted_ms": round(predicted, 4), "error_pct": round(100 * (predicted - ms) / ms, 2)})
+    cal.update(kernel_sum_ms=sums, overhead_ms=overhead, scale=scale)
+    scored = [r for r in rows if r["variant"] != "base"]
+    return {**old, "predictor": PREDICTOR, "rescored": True, "overhead_ms": round(overhead, 6),
+            "scale": round(scale, 6), "calibration": cal, "rows": rows, "summary": error_summary(scored),
+            "previous_summary": old.get("summary")}
+
+
+def _previous_summary(rows: list[dict]) -> dict:
+    """The error summary of rescored cells' variants under the predictor they were first scored with."""
+    from edgeprune.latency.validate import error_summary
+
+    prev = done_rows_all()
+    out = []
+    for r in rows:
+        first = prev.get((r["model"], r["runtime"]))
+        if first:
+            out += [v for v in first["rows"] if v["variant"] != "base"]
+    return error_summary(out)
+
+
+def done_rows_all(protocol: int = PROTOCOL, predictor: int = 1) -> dict[tuple[str, str], dict]:
+    """The last row per cell of `protocol` scored by `predictor` (rows before predictor versions count as 1)."""
+    rows = {}
+    for line in JSONL.read_text().splitlines() if JSONL.exists() else []:
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if r.get("protocol", 1) == protocol and r.get("predictor", 1) == predictor and "rows" in r:
+            rows[(r["model"], r["runtime"])] = r
+    return rows
+
+
 def write_report() -> dict:
     from edgeprune.files import atomic_write_json, atomic_write_text
     from edgeprune.latency.validate import error_summary
@@ -133,7 +198,11 @@ def write_report() -> dict:
     for rt in RUNTIMES:
         mine = [r for r in rows if r["runtime"] == rt]
         preds = [v for r in mine for v in r["rows"] if v["variant"] != "base"]
-        per_rt[rt] = {**error_summary(preds), "models": len(mine),
+        prev = [r for r in mine if r.get("rescored")]
+        previous = None
+        if prev and len(prev) == len(mine):  # every cell rescored: the same variants under the previous predictor
+            previous = _previous_summary(prev)
+        per_rt[rt] = {**error_summary(preds), "previous": previous, "models": len(mine),
                       "families": len({r["family"] for r in mine}),
                       "measurements": sum(r["measurements"] for r in mine),
                       "mean_table_build_s": round(statistics.fmean(r["table_build_s"] for r in mine), 1) if mine else None,
@@ -165,6 +234,13 @@ def write_report() -> dict:
              + ("; cells re-timed on the committed tables, build figures from their first run" if any(r.get("remeasured") for r in rows) else "")
              + "). Sweep budget per model: "
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
+             "", f"Table reading (predictor v{PREDICTOR}): each width's measured line is read as a non-decreasing "
+             "staircase (a narrower count timed slower than a wider one takes the wider one's time) and the "
+             "width interaction is capped so a kernel is never predicted above either line."
+             + (f" {sum(1 for r in rows if r.get('rescored'))} cells were rescored with it: the same tables and the "
+                "same end-to-end timings as their first scoring (calibration refitted on the recorded timings of "
+                "the calibration models), new predictions only; `previous` = the errors under predictor v1."
+                if any(r.get("rescored") for r in rows) else ""),
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for rt, s in per_rt.items():
@@ -172,6 +248,11 @@ def write_report() -> dict:
             lines.append(f"| {rt} | {s['models']} | {s['families']} | {s['n']} | {s['within_10_pct']}% | "
                          f"{s['within_5_pct']}% | {s['mean_abs_pct']}% | {s['max_abs_pct']}% | {s['measurements']} | "
                          f"{s['mean_table_build_s']} | {s['max_table_build_s']} |")
+    for rt, s in per_rt.items():
+        p = s.get("previous")
+        if p and p.get("n"):
+            lines.append(f"| {rt}, previous | | | {p['n']} | {p['within_10_pct']}% | {p['within_5_pct']}% | "
+                         f"{p['mean_abs_pct']}% | {p['max_abs_pct']}% | | | |")
     lines += ["", "measurements: kernel timings this run; table points: every point the model's kernels draw on "
               "(families shared with other models included); table build: cumulative over the runs that built "
               "or extended the model's record.", "",
@@ -180,6 +261,11 @@ def write_report() -> dict:
     for r in rows:
         base = next((v["measured_ms"] for v in r["rows"] if v["variant"] == "base"), None)
         errs = ", ".join(f"{v['error_pct']:+.1f}" for v in r["rows"] if v["variant"] != "base")
+        if r.get("rescored"):
+            first = done_rows_all().get((r["model"], r["runtime"]))
+            if first:
+                errs += " (previous: " + ", ".join(f"{v['error_pct']:+.1f}" for v in first["rows"]
+                                                   if v["variant"] != "base") + ")"
         lines.append(f"| {r['model']} | {r['runtime']} | {r['kernels']} | {r['measurements']} | "
                      f"{r.get('table_points', '-')} | {r['table_build_s']} | {base} | {errs} |")
     for r in failed:
@@ -225,6 +311,8 @@ def main() -> int:
     ap.add_argument("--report", action="store_true", help="only rebuild the report from the JSONL")
     ap.add_argument("--remeasure", action="store_true",
                     help="re-time cells finished under an older timing protocol on their committed tables")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score finished cells again with the current predictor (their recorded timings; no timing)")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     args = ap.parse_args()
     if args.results:
@@ -248,11 +336,22 @@ def main() -> int:
                 f.unlink()
             shutil.rmtree(TABLES / "_unused", ignore_errors=True)
         done = done_rows()
+        if args.rescore:
+            for (model, rt), old in done.items():
+                if "rows" not in old or old.get("predictor", 1) >= PREDICTOR:
+                    continue
+                print(f"[{time.strftime('%H:%M:%S')}] rescore {model} / {rt}", file=sys.stderr, flush=True)
+                row = rescore_cell(old)
+                with open(JSONL, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps({"model": model, "runtime": rt, **row["summary"],
+                                  "was": {k: old["summary"].get(k) for k in ("within_10_pct", "mean_abs_pct")}}), flush=True)
+            done = {}  # nothing is timed in a rescore
         older = done_rows(PROTOCOL - 1) if args.remeasure else {}
         cells = [(m, rt) for rt in args.runtimes.split(",") for m in args.models.split(",")]
         # interleave runtimes so a partial run covers both
         cells = sorted(cells, key=lambda c: (args.models.split(",").index(c[0]), c[1]))
-        for model, rt in cells:
+        for model, rt in ([] if args.rescore else cells):
             if (model, rt) in done:
                 continue
             if time.time() - start > args.max_minutes * 60:

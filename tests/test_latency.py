@@ -198,6 +198,48 @@ def test_both_widths_shrunk_follow_a_bilinear_surface():
     assert float(tp) == pytest.approx(LatencyModel.build(model, SMALL, t).predict(plan), rel=1e-9)
 
 
+def test_noisy_probes_cannot_make_a_pruned_kernel_slower():
+    """A probe timed in a slow phase (or a kappa fitted on noisy diagonal probes) must not turn a
+    narrower kernel slower than a wider one: curves are read as non-decreasing staircases and the
+    width interaction is capped so the answer never exceeds either axis curve."""
+    from edgeprune.latency.predictor import monotone
+
+    assert monotone([(8, 1.0), (16, 0.5), (24, 2.0), (32, 1.5)]) == [(8, 0.5), (16, 0.5), (24, 1.5), (32, 1.5)]
+
+    def bilinear(k, ci, co):
+        return 0.001 + 1e-5 * ci * co if k.dims == 2 else 2e-4 * ci
+
+    model = small_model()
+    graph = extract_kernels(model, SMALL)
+    conv1 = next(k for k in graph.kernels if k.name == "conv1")
+    key = conv1.family_key()
+    t = synthetic_table(graph, formula=bilinear)
+    m = bilinear(conv1, 16, 24)
+    pts = t.points(key)
+    for p in pts:
+        if (p[0], p[1]) == (16, 16):
+            p[2] = 3 * m  # an out-axis probe from a slow phase: 3x the unpruned kernel
+    t.add_point(key, conv1.spec, 2, 8, 8, 5 * m, 10)  # a diagonal probe that drives kappa to its bound
+    lm = LatencyModel.build(model, SMALL, t)
+    r = next(r for r, k in zip(lm._resolved, lm.kernels) if k.name == "conv1")
+    assert r.kappa == 3.0
+    a, b = r.a[8], r.b[8]
+    assert a + b - m + 3.0 * (a - m) * (b - m) / m > min(a, b)  # what the uncapped formula would answer
+
+    def conv1_ms(ci, co):
+        row = next(r for r in lm.predict_layers({"stem.0": ci, "conv1": co}) if r["name"] == "conv1")
+        return row["ms"] / lm.scale
+
+    grid = {(ci, co): conv1_ms(ci, co) for ci in (8, 16) for co in (8, 16, 24)}
+    assert grid[(16, 24)] == pytest.approx(m)
+    assert max(grid.values()) <= m * (1 + 1e-9)
+    for ci in (8, 16):
+        assert grid[(ci, 8)] <= grid[(ci, 16)] <= grid[(ci, 24)]
+    plan = {"stem.0": 8, "conv1": 8}
+    tp = lm.torch_predict({n: torch.tensor(float(v)) for n, v in plan.items()})
+    assert float(tp) == pytest.approx(lm.predict(plan), rel=1e-9)
+
+
 def test_calibration_fit_is_least_squares_on_relative_error():
     from edgeprune.latency.builder import fit_calibration
 

@@ -377,30 +377,19 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     """
     from edgeprune.latency.measure import measure_interleaved
     from edgeprune.latency.predictor import LatencyModel
-    from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
 
     settings = BenchSettings(threads=threads, **E2E_SETTINGS)
     record = table.models[graph.structure_key]
     raw = LatencyModel.from_graph(graph, table)
     raw.overhead_ms, raw.scale = 0.0, 1.0
 
-    models = [module]
-    cal = {"kernel_sum_ms": [raw.predict()], "ratios": [0.0], "passes": E2E_PASSES,
+    cal = {"kernel_sum_ms": [], "ratios": [], "passes": E2E_PASSES,
            "statistic": "median per-round ratio to the model" if E2E_RELATIVE else "fastest over rounds"}
-    rng = random.Random(CALIBRATION_SEED)
-    for r in list(ratios) + [None] * n_random:
-        pr = group_ratios(graph, rng, ratio=r)
-        if not pr:
-            break
-        try:
-            variant = prune_variant(module, input_specs, pr, list(pr), granularity)
-        except EdgepruneError as e:
-            cal["note"] = f"no pruned variant ({e}); overhead only"
-            break
-        plan = {n: c for n, c in out_channels(variant).items() if n in raw.channels()}
+    models = []
+    for label, variant, plan in calibration_variants(module, input_specs, graph, granularity, ratios, n_random, cal):
         models.append(variant)
         cal["kernel_sum_ms"].append(raw.predict(plan))
-        cal["ratios"].append("random" if r is None else r)
+        cal["ratios"].append(label)
     timed = measure_interleaved(models + list(also), input_specs, device=runner, runtime=runtime,
                                 precision=precision, settings=settings, passes=E2E_PASSES,
                                 relative_to_first=E2E_RELATIVE)
@@ -409,6 +398,45 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     record.update(overhead_ms=round(overhead, 6), scale=round(scale, 6), calibration=cal)
     table.save()
     return {"overhead_ms": overhead, "scale": scale, **cal, "also_measured_ms": timed[len(models):]}
+
+
+def calibration_variants(module, input_specs, graph: KernelGraph, granularity: int,
+                         ratios: Sequence[float] = CALIBRATION_RATIOS, n_random: int = CALIBRATION_RANDOM,
+                         notes: dict | None = None) -> list[tuple]:
+    """(label, module, plan) of the calibration models: the model itself (label 0.0, plan None), then
+    its uniformly and randomly pruned variants (seeded: the same plans on every call)."""
+    from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
+
+    prunable = set(graph.prunable())
+    out: list[tuple] = [(0.0, module, None)]
+    rng = random.Random(CALIBRATION_SEED)
+    for r in list(ratios) + [None] * n_random:
+        pr = group_ratios(graph, rng, ratio=r)
+        if not pr:
+            break
+        try:
+            variant = prune_variant(module, input_specs, pr, list(pr), granularity)
+        except EdgepruneError as e:
+            if notes is not None:
+                notes["note"] = f"no pruned variant ({e}); overhead only"
+            break
+        out.append(("random" if r is None else r, variant,
+                    {n: c for n, c in out_channels(variant).items() if n in prunable}))
+    return out
+
+
+def recalibrate(module, input_specs, graph: KernelGraph, table: LatencyTable, measured_ms: Sequence[float],
+                granularity: int = 8) -> tuple[float, float, list[float]]:
+    """(overhead, scale, kernel sums) refitted on the calibration models' *recorded* timings with the
+    current predictor: a predictor change is scored against the measurements already taken."""
+    from edgeprune.latency.predictor import LatencyModel
+
+    raw = LatencyModel.from_graph(graph, table)
+    raw.overhead_ms, raw.scale = 0.0, 1.0
+    plans = [plan for _, _, plan in calibration_variants(module, input_specs, graph, granularity)]
+    sums = [raw.predict(plan) for plan in plans[:len(measured_ms)]]
+    overhead, scale = fit_calibration(sums, list(measured_ms)[:len(sums)])
+    return overhead, scale, sums
 
 
 def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:

@@ -14,7 +14,10 @@ widths costs more than the product says. With dA = A(cout) - m, dB = B(cin) - m 
 is exact for any such bilinear surface (kappa = 1: the pure product, kappa = 0: additive), keeps
 the measured staircases along both axes, and kappa is fitted per family (least squares) on the
 points measured off both lines (the builder's diagonal probes); 1 where there are none. One-width kernels (depthwise conv, pooling,
-elementwise, concat...) have one curve. Between two measured counts one grid step apart the
+elementwise, concat...) have one curve. Every line is read as a non-decreasing staircase first
+(`monotone`: a probe slower than a wider one ran in a slow phase of a shared device), and kappa
+is capped per query so no kernel is predicted above either of its lines (`_combine`).
+Between two measured counts one grid step apart the
 curve is a step (kernels work in tiles: 37 channels cost what 40 cost); over wider, verified
 intervals it is linear. Curves are tabulated per integer count when the model is built, so a
 prediction is a handful of numpy gathers: ~10,000 queries per second (bench/predictor_speed.py).
@@ -37,6 +40,21 @@ from edgeprune.latency.kernels import KernelGraph, extract_kernels
 from edgeprune.latency.table import LatencyTable
 
 log = logging.getLogger(__name__)
+
+
+def monotone(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Measured (count, ms) as a non-decreasing staircase: a count timed slower than a wider one of
+    the same kernel takes the wider one's time.
+
+    Interference on a shared device only ever slows a timing down, and it comes in phases of
+    seconds: one probe in a slow phase (seen: 0.31 ms at 72 channels against 0.20 ms at 96) would
+    otherwise make the pruned kernel cost more than the unpruned one.
+    """
+    out, low = [], float("inf")
+    for x, y in sorted(points, reverse=True):
+        low = min(low, float(y))
+        out.append((int(x), low))
+    return out[::-1]
 
 
 def curve(xs: Sequence[int], ys: Sequence[float], n: int, step: int) -> np.ndarray:
@@ -235,7 +253,7 @@ class LatencyModel:
         b_full = _interp(torch.as_tensor(self._b), torch.as_tensor(self._b_off), torch.as_tensor(self._b_len), cin)
         b = torch.where(torch.as_tensor(self._two_d), b_full, torch.ones_like(b_full))
         total = _combine(a, b, torch.as_tensor(self._m), torch.as_tensor(self._kappa), torch.as_tensor(self._two_d),
-                         where=torch.where).sum() + self._fixed_ms
+                         xp=torch).sum() + self._fixed_ms
         return self.overhead_ms + self.scale * total
 
     def steps(self, name: str) -> list[int]:
@@ -252,11 +270,18 @@ class LatencyModel:
         return [x0 + 1 for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if x1 - x0 <= g and y1 > y0 * 1.03]
 
 
-def _combine(a, b, m, kappa, two_d, where=np.where):
+def _combine(a, b, m, kappa, two_d, xp=np):
     """Kernel latency from its two axis curves (see the module docstring); a*b/m for one-width kernels.
 
-    `where` is np.where for predictions and torch.where for the differentiable predictor: one formula."""
-    return where(two_d, a + b - m + kappa * (a - m) * (b - m) / m, a * b / m)
+    kappa is capped at m / max(m - a, m - b) at each query: then the answer is never above either
+    axis curve (narrowing one width cannot make a kernel slower). A true bilinear surface satisfies
+    the cap; a kappa fitted on noisy probes (up to 3) would otherwise turn a kernel pruned on both
+    widths slower than the unpruned one (seen: 2x the anchor for an ExecuTorch 1x1 conv).
+    `xp` is numpy for predictions and torch for the differentiable predictor: one formula."""
+    lim = xp.maximum(xp.maximum(m - a, m - b), 1e-9 * m)
+    k = xp.minimum(kappa, m / lim)
+    two = xp.maximum(a + b - m + k * (a - m) * (b - m) / m, 0 * m)
+    return xp.where(two_d, two, a * b / m)
 
 
 def fit_kappa(points, a: np.ndarray, b: np.ndarray, m: float, lo: float = 0.0, hi: float = 3.0) -> float:
@@ -298,7 +323,8 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
     if kernel.dims == 0:
         return _Resolved(0, 0, np.zeros(1), np.ones(1), float(pts[0][2]))
     if kernel.dims == 1:
-        xs, ys = [p[0] for p in pts], [p[2] for p in pts]
+        line = monotone([(p[0], p[2]) for p in pts])
+        xs, ys = [x for x, _ in line], [y for _, y in line]
         top = max(xs)
         if top < kernel.cout:
             raise TableError(f"{table.path or 'latency table'}: kernel {kernel.describe()} was measured up to {top} channels only; "
@@ -314,12 +340,11 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
             raise TableError(f"{table.path or 'latency table'}: no measurement covers kernel {kernel.describe()}; run `edgeprune "
                              "profile` for this model to add it")
         ci0, co0 = min(cover, key=lambda a: (a[0] * a[1], a))
-    along_out = [(p[1], p[2]) for p in pts if p[0] == ci0]
-    along_in = [(p[0], p[2]) for p in pts if p[1] == co0]
-    m = next(p[2] for p in pts if p[0] == ci0 and p[1] == co0)
+    along_out = monotone([(p[1], p[2]) for p in pts if p[0] == ci0])
+    along_in = monotone([(p[0], p[2]) for p in pts if p[1] == co0])
     a = curve([x for x, _ in along_out], [y for _, y in along_out], co0, g)
     b = curve([x for x, _ in along_in], [y for _, y in along_in], ci0, g)
-    m = max(m, 1e-9)
+    m = max(min(a[co0], b[ci0]), 1e-9)  # the anchor, after both lines' staircases
     # off-axis points inside the measured span of both lines (below it the curves are extrapolated)
     lo_in, lo_out = min(x for x, _ in along_in), min(x for x, _ in along_out)
     off = [(p[0], p[1], p[2]) for p in pts
