@@ -249,6 +249,25 @@ def test_calibration_fit_is_least_squares_on_relative_error():
     assert fit_calibration([10.0], [11.0]) == (pytest.approx(1.0), 1.0)  # one point: an overhead only
 
 
+def test_recalibrate_refits_on_recorded_timings_with_the_same_plans():
+    """A predictor change is scored on timings already taken: recalibrate regenerates the same seeded
+    calibration variants, so their kernel sums line up with the recorded measurements."""
+    from edgeprune.latency.builder import calibration_variants, recalibrate
+
+    model = small_model()
+    graph = extract_kernels(model, SMALL)
+    table = synthetic_table(graph)
+    raw = LatencyModel.from_graph(graph, table)
+    raw.overhead_ms, raw.scale = 0.0, 1.0
+    variants = calibration_variants(model, SMALL, graph, 8)
+    assert len(variants) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM and variants[0][2] is None
+    sums = [raw.predict(plan) for _, _, plan in variants]
+    assert len(set(sums)) == len(sums)  # distinct pruned variants
+    overhead, scale, again = recalibrate(model, SMALL, graph, table, [0.3 + 1.2 * s for s in sums])
+    assert again == pytest.approx(sums)
+    assert overhead == pytest.approx(0.3) and scale == pytest.approx(1.2)
+
+
 def test_predictor_is_fast_graph_aware_and_checks_plans():
     model = small_model()
     graph = extract_kernels(model, SMALL)
