@@ -265,6 +265,7 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
             cells.append(tag + (" " + ", ".join(extra) if extra else ""))
         lines.append(f"| {m} | {params / 1e6:.1f} | " + " | ".join(cells) + " |")
     fails = [r for k, r in sorted(rows.items()) if not r.get("exported") or not (r.get("parity") or {}).get("passed")]
+    simulated = simulated_int8()
     lines += ["", "## Failures and parity misses (format, operator, first line of the error)", ""]
     if not fails:
         lines.append("None.")
@@ -282,8 +283,28 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
         if r.get("exported") and r["precision"] == "int8" and ref_max is not None and ref_max < 1e-6:
             why += (f" — the untrained model's outputs (max abs {ref_max:.1g}) are below int8 resolution: PT2E "
                     "observers clamp the scale to >= float32 eps (1.2e-7), so the int8 output is all zeros")
+        sim = simulated.get(r["model"]) if r.get("exported") and r["precision"] == "int8" else None
+        if sim:
+            verdict = ("misses too: the recipe's int8 numerics on this net, not this toolchain's lowering"
+                       if not sim["passed"] else "passes: this toolchain's own quantizer or lowering")
+            why += (f" — the same calibration quantized with the ExecuTorch exporter's PT2E recipe and run in "
+                    f"PyTorch (no lowering) gives cos {sim['cosine']}, so it {verdict} (bench/results/int8_error_source.md)")
         lines.append(f"- **{r['model']}** {r['format']} {r['precision']}: {why}")
     return "\n".join(lines) + "\n"
+
+
+def simulated_int8() -> dict[str, dict]:
+    """Per model, the PyTorch-simulated int8 parity at export_coverage's calibration (4 batches), from
+    bench/int8_error_source.py's results when present."""
+    path = RESULTS / "int8_error_source.json"
+    if not path.exists():
+        return {}
+    out = {}
+    for r in json.loads(path.read_text()).get("rows", []):
+        run = next((x for x in r.get("runs", []) if x.get("calib_batches") == CALIB_BATCHES), None)
+        if run:
+            out[r["model"]] = run
+    return out
 
 
 def main() -> None:
