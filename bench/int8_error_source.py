@@ -89,15 +89,19 @@ def main() -> int:
     from edgeprune.files import atomic_write_json, atomic_write_text
 
     batches = [int(b) for b in args.calib_batches.split(",")]
-    rows = []
+    path = RESULTS / "int8_error_source.json"
+    kept = {r["model"]: r for r in json.loads(path.read_text()).get("rows", [])} if path.exists() else {}
     for m in args.models.split(","):
         row = simulate(m, batches)
-        row["exported"] = exported_cells(m)
-        rows.append(row)
+        kept[m] = row  # a rerun replaces the model's row; other models' rows stay
+    rows = list(kept.values())
+    for row in rows:
+        row["exported"] = exported_cells(row["model"])
+    batches = sorted({x["calib_batches"] for r in rows for x in r["runs"]})
     versions = {t: metadata.version(t) for t in ("torch", "torchvision", "executorch", "torchao")}
     out = {"benchmark": "int8_error_source", "machine": {"cpu": cpu_model(), "system": platform.platform()},
            "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
-    atomic_write_json(RESULTS / "int8_error_source.json", out)
+    atomic_write_json(path, out)
     lines = ["# int8 parity misses: the quantization or the toolchain?", "",
              f"Generated {out['generated']} on {out['machine']['cpu']}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
              "", "The BatchNorm-recalibrated model of bench/export_coverage.py, quantized with the ExecuTorch exporter's "
@@ -106,7 +110,8 @@ def main() -> int:
              "", "| model | " + " | ".join(f"simulated, {b} calib batches" for b in batches)
              + " | onnx int8 | executorch int8 | tflite int8 |", "|---|" + "---|" * (len(batches) + 3)]
     for r in rows:
-        sims = [f"cos {x['cosine']} {'ok' if x['passed'] else 'MISS'}" for x in r["runs"]]
+        runs = {x["calib_batches"]: x for x in r["runs"]}
+        sims = [f"cos {runs[b]['cosine']} {'ok' if runs[b]['passed'] else 'MISS'}" if b in runs else "-" for b in batches]
         ex = [r["exported"].get(f, {}) for f in ("onnx", "executorch", "tflite")]
         exs = [f"cos {e['cosine']:.4f} {'ok' if e.get('passed') else 'MISS'}" if e.get("cosine") is not None else "-" for e in ex]
         lines.append(f"| {r['model']} | " + " | ".join(sims + exs) + " |")
