@@ -66,21 +66,37 @@ def simulate(model: str, calib_batches: list[int]) -> dict:
     return row
 
 
-def exported_cells(model: str) -> dict:
-    """The model's int8 cells from the committed export coverage results (cosine, passed)."""
+def exported_cells() -> dict[str, dict]:
+    """Per model, its int8 cells from the committed export coverage results (format -> cosine, passed)."""
     path = RESULTS / "export_coverage.json"
-    if not path.exists():
-        return {}
-    rows = json.loads(path.read_text()).get("cells", [])
-    return {r["format"]: {"cosine": (r.get("parity") or {}).get("cosine"), "passed": (r.get("parity") or {}).get("passed")}
-            for r in rows if r.get("model") == model and r.get("precision") == "int8"}
+    out: dict[str, dict] = {}
+    for r in json.loads(path.read_text()).get("cells", []) if path.exists() else []:
+        if r.get("precision") == "int8":
+            p = r.get("parity") or {}
+            out.setdefault(r["model"], {})[r["format"]] = {"cosine": p.get("cosine"), "passed": p.get("passed")}
+    return out
+
+
+def _batches(text: str) -> list[int]:
+    try:
+        out = [int(b) for b in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of positive integers (e.g. 4,32)")
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
-    ap.add_argument("--calib-batches", default="4,32", help="comma-separated; 4 is export_coverage's")
+    ap.add_argument("--calib-batches", type=_batches, default="4,32", help="comma-separated; 4 is export_coverage's")
     args = ap.parse_args()
+    import torchvision
+
+    unknown = sorted(set(args.models.split(",")) - set(torchvision.models.list_models(module=torchvision.models)))
+    if unknown:
+        ap.error(f"not a torchvision classification model: {', '.join(unknown)} (see torchvision.models.list_models())")
     os.environ.setdefault("EDGEPRUNE_QUIET", "1")
     import warnings
 
@@ -88,15 +104,14 @@ def main() -> int:
     from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.files import atomic_write_json, atomic_write_text
 
-    batches = [int(b) for b in args.calib_batches.split(",")]
     path = RESULTS / "int8_error_source.json"
     kept = {r["model"]: r for r in json.loads(path.read_text()).get("rows", [])} if path.exists() else {}
     for m in args.models.split(","):
-        row = simulate(m, batches)
-        kept[m] = row  # a rerun replaces the model's row; other models' rows stay
+        kept[m] = simulate(m, args.calib_batches)  # a rerun replaces the model's row; other models' rows stay
     rows = list(kept.values())
+    exported = exported_cells()
     for row in rows:
-        row["exported"] = exported_cells(row["model"])
+        row["exported"] = exported.get(row["model"], {})
     batches = sorted({x["calib_batches"] for r in rows for x in r["runs"]})
     versions = {t: metadata.version(t) for t in ("torch", "torchvision", "executorch", "torchao")}
     out = {"benchmark": "int8_error_source", "machine": {"cpu": cpu_model(), "system": platform.platform()},

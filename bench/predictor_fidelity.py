@@ -73,7 +73,9 @@ def family(model: str) -> str:
     return next((v for k, v in FAMILY.items() if model.startswith(k)), model)
 
 
-def done_rows(protocol: int = PROTOCOL) -> dict[tuple[str, str], dict]:
+def done_rows(protocol: int = PROTOCOL, predictor: int | None = None) -> dict[tuple[str, str], dict]:
+    """The last row per (model, runtime) of `protocol`; with `predictor`, the last scored one of that
+    predictor version (rows from before predictor versions count as version 1)."""
     rows = {}
     if JSONL.exists():
         for line in JSONL.read_text().splitlines():
@@ -81,8 +83,11 @@ def done_rows(protocol: int = PROTOCOL) -> dict[tuple[str, str], dict]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill: that cell reruns
-            if r.get("protocol", 1) == protocol:
-                rows[(r["model"], r["runtime"])] = r
+            if r.get("protocol", 1) != protocol:
+                continue
+            if predictor is not None and (r.get("predictor", 1) != predictor or "rows" not in r):
+                continue
+            rows[(r["model"], r["runtime"])] = r
     return rows
 
 
@@ -137,8 +142,7 @@ def rescore_cell(old: dict) -> dict:
     from edgeprune.latency import load_table
     from edgeprune.latency.builder import recalibrate
     from edgeprune.latency.kernels import extract_kernels
-    from edgeprune.latency.predictor import LatencyModel
-    from edgeprune.latency.validate import error_summary, validation_variants
+    from edgeprune.latency.validate import error_summary, score_variants, validation_variants
     from edgeprune.models.inputs import InputSpec
 
     specs = (InputSpec((1, 3, RES, RES)),)
@@ -147,14 +151,10 @@ def rescore_cell(old: dict) -> dict:
     graph = extract_kernels(module, specs)
     cal = dict(old["calibration"])
     overhead, scale, sums = recalibrate(module, specs, graph, table, cal["measured_ms"])
-    lm = LatencyModel.from_graph(graph, table)
-    lm.overhead_ms, lm.scale = overhead, scale
+    # the refit lives in this in-memory table only: the committed table keeps the calibration it was built with
+    table.models.setdefault(graph.structure_key, {}).update(overhead_ms=overhead, scale=scale)
     checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
-    rows = []
-    for (name, _, plan), prev in zip(checks, old["rows"]):
-        predicted = lm.predict(plan)
-        ms = prev["measured_ms"]
-        rows.append({**prev, "predicted_ms": round(predicted, 4), "error_pct": round(100 * (predicted - ms) / ms, 2)})
+    rows = score_variants(table, graph, checks, [r["measured_ms"] for r in old["rows"]])
     cal.update(kernel_sum_ms=sums, overhead_ms=overhead, scale=scale)
     scored = [r for r in rows if r["variant"] != "base"]
     return {**old, "predictor": PREDICTOR, "rescored": True, "overhead_ms": round(overhead, 6),
@@ -162,38 +162,26 @@ def rescore_cell(old: dict) -> dict:
             "previous_summary": old.get("summary")}
 
 
-def _previous_summary(rows: list[dict]) -> dict:
+def _previous_summary(rows: list[dict], first: dict) -> dict:
     """The error summary of rescored cells' variants under the predictor they were first scored with."""
     from edgeprune.latency.validate import error_summary
 
-    prev = done_rows_all()
     out = []
     for r in rows:
-        first = prev.get((r["model"], r["runtime"]))
-        if first:
-            out += [v for v in first["rows"] if v["variant"] != "base"]
+        f = first.get((r["model"], r["runtime"]))
+        if f:
+            out += [v for v in f["rows"] if v["variant"] != "base"]
     return error_summary(out)
-
-
-def done_rows_all(protocol: int = PROTOCOL, predictor: int = 1) -> dict[tuple[str, str], dict]:
-    """The last row per cell of `protocol` scored by `predictor` (rows before predictor versions count as 1)."""
-    rows = {}
-    for line in JSONL.read_text().splitlines() if JSONL.exists() else []:
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if r.get("protocol", 1) == protocol and r.get("predictor", 1) == predictor and "rows" in r:
-            rows[(r["model"], r["runtime"])] = r
-    return rows
 
 
 def write_report() -> dict:
     from edgeprune.files import atomic_write_json, atomic_write_text
     from edgeprune.latency.validate import error_summary
 
-    rows = [r for r in done_rows().values() if "rows" in r]
-    failed = [r for r in done_rows().values() if "error" in r]
+    done = done_rows()
+    rows = [r for r in done.values() if "rows" in r]
+    failed = [r for r in done.values() if "error" in r]
+    first = done_rows(predictor=1) if any(r.get("rescored") for r in rows) else {}  # rescored cells' first scoring
     per_rt = {}
     for rt in RUNTIMES:
         mine = [r for r in rows if r["runtime"] == rt]
@@ -201,7 +189,7 @@ def write_report() -> dict:
         prev = [r for r in mine if r.get("rescored")]
         previous = None
         if prev and len(prev) == len(mine):  # every cell rescored: the same variants under the previous predictor
-            previous = _previous_summary(prev)
+            previous = _previous_summary(prev, first)
         per_rt[rt] = {**error_summary(preds), "previous": previous, "models": len(mine),
                       "families": len({r["family"] for r in mine}),
                       "measurements": sum(r["measurements"] for r in mine),
@@ -219,7 +207,7 @@ def write_report() -> dict:
            "variants_per_model": VARIANTS, "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                                                       "system": platform.platform()},
            "versions": versions, "per_runtime": per_rt, "models": rows, "failed": failed,
-           "complete": all((m, rt) in done_rows() for m in MODELS for rt in RUNTIMES)}
+           "complete": all((m, rt) in done for m in MODELS for rt in RUNTIMES)}
     atomic_write_json(RESULTS / "predictor_fidelity.json", out)
     lines = ["# Latency predictor fidelity", "",
              f"{'Full' if out['complete'] else 'PARTIAL'} run: {len(rows)} (model, runtime) cells of "
@@ -261,11 +249,9 @@ def write_report() -> dict:
     for r in rows:
         base = next((v["measured_ms"] for v in r["rows"] if v["variant"] == "base"), None)
         errs = ", ".join(f"{v['error_pct']:+.1f}" for v in r["rows"] if v["variant"] != "base")
-        if r.get("rescored"):
-            first = done_rows_all().get((r["model"], r["runtime"]))
-            if first:
-                errs += " (previous: " + ", ".join(f"{v['error_pct']:+.1f}" for v in first["rows"]
-                                                   if v["variant"] != "base") + ")"
+        f = first.get((r["model"], r["runtime"])) if r.get("rescored") else None
+        if f:
+            errs += " (previous: " + ", ".join(f"{v['error_pct']:+.1f}" for v in f["rows"] if v["variant"] != "base") + ")"
         lines.append(f"| {r['model']} | {r['runtime']} | {r['kernels']} | {r['measurements']} | "
                      f"{r.get('table_points', '-')} | {r['table_build_s']} | {base} | {errs} |")
     for r in failed:
@@ -337,11 +323,17 @@ def main() -> int:
             shutil.rmtree(TABLES / "_unused", ignore_errors=True)
         done = done_rows()
         if args.rescore:
+            from edgeprune.errors import EdgepruneError
+
             for (model, rt), old in done.items():
                 if "rows" not in old or old.get("predictor", 1) >= PREDICTOR:
                     continue
                 print(f"[{time.strftime('%H:%M:%S')}] rescore {model} / {rt}", file=sys.stderr, flush=True)
-                row = rescore_cell(old)
+                try:
+                    row = rescore_cell(old)
+                except EdgepruneError as e:  # e.g. its table is missing: the cell keeps its scored row
+                    print(f"cannot rescore {model} / {rt}: {e}", file=sys.stderr)
+                    continue
                 with open(JSONL, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps({"model": model, "runtime": rt, **row["summary"],

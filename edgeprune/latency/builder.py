@@ -376,12 +376,10 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     pruning solver proposes. Their seed is fixed and apart from validate_predictor's.
     """
     from edgeprune.latency.measure import measure_interleaved
-    from edgeprune.latency.predictor import LatencyModel
 
     settings = BenchSettings(threads=threads, **E2E_SETTINGS)
     record = table.models[graph.structure_key]
-    raw = LatencyModel.from_graph(graph, table)
-    raw.overhead_ms, raw.scale = 0.0, 1.0
+    raw = _uncalibrated(graph, table)
 
     cal = {"kernel_sum_ms": [], "ratios": [], "passes": E2E_PASSES,
            "statistic": "median per-round ratio to the model" if E2E_RELATIVE else "fastest over rounds"}
@@ -429,14 +427,20 @@ def recalibrate(module, input_specs, graph: KernelGraph, table: LatencyTable, me
                 granularity: int = 8) -> tuple[float, float, list[float]]:
     """(overhead, scale, kernel sums) refitted on the calibration models' *recorded* timings with the
     current predictor: a predictor change is scored against the measurements already taken."""
-    from edgeprune.latency.predictor import LatencyModel
-
-    raw = LatencyModel.from_graph(graph, table)
-    raw.overhead_ms, raw.scale = 0.0, 1.0
+    raw = _uncalibrated(graph, table)
     plans = [plan for _, _, plan in calibration_variants(module, input_specs, graph, granularity)]
     sums = [raw.predict(plan) for plan in plans[:len(measured_ms)]]
     overhead, scale = fit_calibration(sums, list(measured_ms)[:len(sums)])
     return overhead, scale, sums
+
+
+def _uncalibrated(graph: KernelGraph, table: LatencyTable):
+    """The predictor without overhead and scale: its predictions are the kernel sums calibration fits."""
+    from edgeprune.latency.predictor import LatencyModel
+
+    raw = LatencyModel.from_graph(graph, table)
+    raw.overhead_ms, raw.scale = 0.0, 1.0
+    return raw
 
 
 def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
