@@ -22,7 +22,7 @@ from torch import nn
 from edgeprune.cli.main import cli
 from edgeprune.errors import DeviceError, PruningError, TableError
 from edgeprune.latency import LatencyModel, LatencyTable, build_table, load_table
-from edgeprune.latency.builder import CALIBRATION_RANDOM, CALIBRATION_RATIOS
+from edgeprune.latency.builder import CALIBRATION_HEAVY, CALIBRATION_RANDOM, CALIBRATION_RATIOS
 from edgeprune.latency.kernels import extract_kernels
 from edgeprune.latency.table import library_versions
 from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
@@ -247,6 +247,12 @@ def test_calibration_fit_is_least_squares_on_relative_error():
     overhead, scale = fit_calibration(sums, [0.5 + 1.2 * s for s in sums])
     assert overhead == pytest.approx(0.5) and scale == pytest.approx(1.2)
     assert fit_calibration([10.0], [11.0]) == (pytest.approx(1.0), 1.0)  # one point: an overhead only
+    # micro-kernels summing to ~2.2x a small model: the fit keeps scale 0.45 and no overhead (the old
+    # [0.5, 2] clamp turned this into scale 0.5 with a negative overhead, inflating narrow plans' speedups)
+    overhead, scale = fit_calibration([0.54, 0.32, 0.16], [0.45 * s for s in (0.54, 0.32, 0.16)])
+    assert scale == pytest.approx(0.45) and overhead == pytest.approx(0.0, abs=1e-9)
+    overhead, scale = fit_calibration(sums, [0.1 * s for s in sums])  # a broken table: bounded, overhead absorbs it
+    assert scale == 0.25 and overhead < 0
 
 
 def test_recalibrate_refits_on_recorded_timings_with_the_same_plans():
@@ -260,9 +266,15 @@ def test_recalibrate_refits_on_recorded_timings_with_the_same_plans():
     raw = LatencyModel.from_graph(graph, table)
     raw.overhead_ms, raw.scale = 0.0, 1.0
     variants = calibration_variants(model, SMALL, graph, 8)
-    assert len(variants) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM and variants[0][2] is None
+    assert len(variants) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM + CALIBRATION_HEAVY
+    assert variants[0][2] is None and [v[0] for v in variants[-CALIBRATION_HEAVY:]] == ["heavy"] * CALIBRATION_HEAVY
     sums = [raw.predict(plan) for _, _, plan in variants]
-    assert len(set(sums)) == len(sums)  # distinct pruned variants
+    assert len(set(sums[:-CALIBRATION_HEAVY])) == len(sums) - CALIBRATION_HEAVY  # distinct pruned variants
+    # heavy: at least as narrow as every mild one (this 16-24 channel model bottoms out at one step of 8)
+    assert max(sums[-CALIBRATION_HEAVY:]) <= min(sums[1:-CALIBRATION_HEAVY]) < sums[0]
+    # tables calibrated before the heavy variants existed refit on the same first plans
+    older = calibration_variants(model, SMALL, graph, 8, n_heavy=0)
+    assert [raw.predict(plan) for _, _, plan in older] == pytest.approx(sums[:len(older)])
     overhead, scale, again = recalibrate(model, SMALL, graph, table, [0.3 + 1.2 * s for s in sums])
     assert again == pytest.approx(sums)
     assert overhead == pytest.approx(0.3) and scale == pytest.approx(1.2)
@@ -353,7 +365,7 @@ def test_build_killed_midway_then_resumed_without_loss(tmp_path):
     lm = LatencyModel.build(small_model(), SMALL, t)
     assert lm.record is not None and lm.predict() > 0
     # the model and one uniformly pruned variant per calibration ratio
-    assert "calibration" in lm.record and len(lm.record["calibration"]["measured_ms"]) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM
+    assert "calibration" in lm.record and len(lm.record["calibration"]["measured_ms"]) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM + CALIBRATION_HEAVY
 
 
 @pytest.mark.slow
@@ -480,7 +492,7 @@ def test_measure_interleaved_times_each_model_every_round(monkeypatch):
     big = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)).eval()
     fast = BenchSettings(threads=1, warmup=1, min_runs=3, max_runs=10, max_seconds=0.5)
     ms = measure.measure_interleaved([small, big], (InputSpec((1, 32, 32, 32)),), runtime="onnxruntime",
-                                     settings=fast, passes=3)
+                                     settings=fast, passes=3, alternate=False)
     assert calls == ["model0.onnx", "model1.onnx"] * 3  # in turn, round after round
     assert len(ms) == 2 and 0 < ms[0] < ms[1]  # ~0.01 ms against ~1 ms: no noise reverses that
 
@@ -505,8 +517,58 @@ def test_measure_interleaved_relative_to_first_takes_the_median_ratio_within_rou
     mods = [nn.Sequential(nn.ReLU()).eval(), nn.Sequential(nn.ReLU()).eval()]
     spec = (InputSpec((1, 4)),)
     state["it"] = iter(levels)
-    rel = measure.measure_interleaved(mods, spec, runtime="onnxruntime", passes=5, relative_to_first=True)
+    rel = measure.measure_interleaved(mods, spec, runtime="onnxruntime", passes=5, relative_to_first=True,
+                                      alternate=False)
     assert rel[0] == pytest.approx(0.5) and rel[1] / rel[0] == pytest.approx(0.5)  # ratio 0.5 in 4 of 5 rounds
     state["it"] = iter(levels)
-    plain = measure.measure_interleaved(mods, spec, runtime="onnxruntime", passes=5)
+    plain = measure.measure_interleaved(mods, spec, runtime="onnxruntime", passes=5, alternate=False)
     assert plain[1] / plain[0] == pytest.approx(1.0)  # minima from different levels: "no speedup at all"
+
+
+def test_bench_blocks_times_real_artifacts_in_turns_and_drops_cold_runs(tmp_path):
+    """ONNX Runtime sessions timed in blocks in turn: one median per artifact per block round, warm runs only."""
+    from edgeprune.devices import local
+    from edgeprune.devices.descriptor import load_device
+    from edgeprune.devices.runner import BenchSettings
+    from edgeprune.latency.measure import export_for_runtime
+
+    spec = (InputSpec((1, 32, 32, 32)),)
+    small = nn.Sequential(nn.ReLU()).eval()
+    big = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.Conv2d(64, 64, 3, padding=1)).eval()
+    paths = [export_for_runtime(m, spec, "onnxruntime", "fp32", tmp_path / f"m{i}") for i, m in enumerate((small, big))]
+    settings = BenchSettings(threads=1, warmup=1, min_runs=25, max_runs=40, max_seconds=5.0)
+    timings, rounds = local.LocalRunner(load_device("host")).bench_blocks(paths, "onnxruntime", settings, block=6)
+    kept = 6 - local.BLOCK_SKIP
+    assert [t.runs + t.rejected for t in timings] == [kept * len(rounds)] * 2
+    assert -(-25 // kept) <= len(rounds) <= -(-40 // kept)  # min_runs reached, max_runs not passed
+    assert all(len(r) == 2 for r in rounds)
+    assert timings[1].p50_ms > 5 * timings[0].p50_ms  # ~1 ms of convs against ~0.01 ms of ReLU
+    assert sum(b > 5 * a for a, b in rounds) >= 0.8 * len(rounds)
+
+
+def test_measure_interleaved_alternates_in_blocks_and_takes_the_median_block_ratio(monkeypatch):
+    """On a runner with bench_blocks the ratio is the median over block rounds of all passes, not of passes."""
+    from edgeprune.devices.local import LocalRunner
+    from edgeprune.latency import measure
+    from edgeprune.runtimes.timing import summarize
+
+    seen = []
+    # each pass: 3 block rounds at different speed levels, the other model 0.4x of the base within each;
+    # one block round per pass catches a level switch (other at 1.0x of base)
+    levels = [(1.0, 0.4), (2.0, 0.8), (1.0, 1.0)]
+
+    def fake_blocks(self, paths, runtime, settings, block=12):
+        seen.append([Path(p).name for p in paths])
+        rounds = [[a, b] for a, b in levels]
+        return [summarize([r[0] for r in rounds]), summarize([r[1] for r in rounds])], rounds
+
+    def no_bench(*a, **k):
+        raise AssertionError("whole measurements in turn are for runners without bench_blocks")
+
+    monkeypatch.setattr(LocalRunner, "bench_blocks", fake_blocks)
+    monkeypatch.setattr(LocalRunner, "bench", no_bench)
+    mods = [nn.Sequential(nn.ReLU()).eval(), nn.Sequential(nn.ReLU()).eval()]
+    rel = measure.measure_interleaved(mods, (InputSpec((1, 4)),), runtime="onnxruntime", passes=2,
+                                      relative_to_first=True, statistic=lambda t: t.p50_ms)
+    assert seen == [["model0.onnx", "model1.onnx"]] * 2
+    assert rel[0] == pytest.approx(1.0) and rel[1] / rel[0] == pytest.approx(0.4)

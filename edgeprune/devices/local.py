@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import resource
+import statistics
+import time
 from pathlib import Path
 
 from edgeprune.devices.descriptor import DeviceDescriptor
 from edgeprune.devices.fingerprint import host_fingerprint
 from edgeprune.devices.runner import BenchResult, BenchSettings
 from edgeprune.errors import DeviceError
-from edgeprune.runtimes.timing import measure
+from edgeprune.runtimes.timing import Timing, measure, summarize
+
+BLOCK_RUNS = 12   # runs per artifact per block in bench_blocks (a few ms for a small model)
+BLOCK_SKIP = 2    # cold runs dropped at the start of each block
 
 
 class LocalRunner:
@@ -39,6 +44,53 @@ class LocalRunner:
             warnings.append("clocks are not pinned on this device")
         return BenchResult(str(path), runtime, self.device.name, timing, self.fingerprint(runtime, threads),
                            peak_memory_mb=peak_mb, warnings=warnings)
+
+    def bench_blocks(self, artifacts, runtime: str, settings: BenchSettings = BenchSettings(),
+                     block: int = BLOCK_RUNS) -> tuple[list[Timing], list[list[float]]]:
+        """Time several artifacts in short blocks in turn (A x block, B x block, ..., again): per
+        artifact a Timing over its warm runs, and per block round the median of each artifact's block.
+
+        Why: this host switches speed levels for seconds at a time; blocks of a few ms put every
+        artifact of a block round on the same level, so their ratio cancels it (two whole
+        measurements seconds apart often do not). The first BLOCK_SKIP runs of a block are dropped:
+        the artifact before it evicted this one's weights from cache, which a deployed model that
+        runs alone never pays. Stops once every artifact has min_runs warm runs and either
+        max_runs of them or max_seconds per artifact have passed.
+        """
+        from edgeprune.runtimes import get_runtime
+
+        self.device.require_runtime(runtime)
+        threads = settings.threads or self.device.threads
+        runs = []
+        for artifact in artifacts:
+            path = Path(artifact)
+            if not path.exists():
+                raise DeviceError(f"artifact not found: {path}")
+            session = get_runtime(runtime).load(path, threads=threads)
+            feeds = _random_inputs(session)
+            for _ in range(settings.warmup):
+                session.run(feeds)
+            runs.append((session, feeds))
+        keep = max(1, block - BLOCK_SKIP)
+        samples: list[list[float]] = [[] for _ in runs]
+        rounds: list[list[float]] = []
+        start = time.perf_counter()
+        while True:
+            medians = []
+            for (session, feeds), kept in zip(runs, samples):
+                times = []
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    session.run(feeds)
+                    times.append((time.perf_counter() - t0) * 1e3)
+                kept.extend(times[-keep:])
+                medians.append(statistics.median(times[-keep:]))
+            rounds.append(medians)
+            n = len(samples[0])
+            if n >= settings.min_runs and (n >= settings.max_runs
+                                           or time.perf_counter() - start > settings.max_seconds * len(runs)):
+                break
+        return [summarize(s) for s in samples], rounds
 
     def close(self) -> None:
         pass

@@ -360,20 +360,26 @@ def _can_vary(graph: KernelGraph, k: Kernel) -> bool:
 
 CALIBRATION_RATIOS = ()   # uniform pruning ratios of calibration variants (aligned widths: unrepresentative)
 CALIBRATION_RANDOM = 3    # random channel-pruned variants, seeded apart from any validation seed
+CALIBRATION_HEAVY = 1     # then random variants pruned 50-80% per group: the widths a 2-3x prune reaches
+HEAVY_RATIOS = (0.5, 0.8)
+SCALE_RANGE = (0.25, 4.0)  # calibration scale bounds (a fit outside them is a broken table, not a model)
 CALIBRATION_SEED = 7919
 
 
 def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable, runner, runtime: str,
                     precision: str, threads: int | None, granularity: int,
                     ratios: Sequence[float] = CALIBRATION_RATIOS, n_random: int = CALIBRATION_RANDOM,
-                    also: Sequence = ()) -> dict:
+                    also: Sequence = (), n_heavy: int = CALIBRATION_HEAVY) -> dict:
     """Fit overhead_ms and scale (least squares, relative errors) on end-to-end timings of the model,
     uniformly pruned variants, and random channel-pruned ones; a single point gives an overhead only.
     `also`: more modules timed in the same rounds (not fitted); their latencies are `also_measured_ms`.
 
     Random variants matter: layers with unequal in/out ratios and mixed widths cost more in the
     graph (layout changes between kernels, tiles) than uniform pruning shows, and that is what a
-    pruning solver proposes. Their seed is fixed and apart from validate_predictor's.
+    pruning solver proposes. Their seed is fixed and apart from validate_predictor's. The heavy
+    ones reach the widths of a 2-3x prune: fitted on mild prunes only, the line through the points
+    extrapolated to a 28x28 MobileNetV2 pruned 3x with a negative overhead and predicted 4.4x for
+    a measured 3.1x (bench/results/prune_pareto.md).
     """
     from edgeprune.latency.measure import measure_interleaved
 
@@ -384,7 +390,8 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
     cal = {"kernel_sum_ms": [], "ratios": [], "passes": E2E_PASSES,
            "statistic": "median per-round ratio to the model" if E2E_RELATIVE else "fastest over rounds"}
     models = []
-    for label, variant, plan in calibration_variants(module, input_specs, graph, granularity, ratios, n_random, cal):
+    for label, variant, plan in calibration_variants(module, input_specs, graph, granularity, ratios, n_random, cal,
+                                                     n_heavy):
         models.append(variant)
         cal["kernel_sum_ms"].append(raw.predict(plan))
         cal["ratios"].append(label)
@@ -400,16 +407,22 @@ def calibrate_model(module, input_specs, graph: KernelGraph, table: LatencyTable
 
 def calibration_variants(module, input_specs, graph: KernelGraph, granularity: int,
                          ratios: Sequence[float] = CALIBRATION_RATIOS, n_random: int = CALIBRATION_RANDOM,
-                         notes: dict | None = None) -> list[tuple]:
+                         notes: dict | None = None, n_heavy: int = CALIBRATION_HEAVY) -> list[tuple]:
     """(label, module, plan) of the calibration models: the model itself (label 0.0, plan None), then
-    its uniformly and randomly pruned variants (seeded: the same plans on every call)."""
+    its uniformly, randomly and heavily pruned variants (seeded: the same plans on every call; the
+    heavy ones come last, so tables calibrated before they existed refit on their first plans)."""
     from edgeprune.latency.variants import group_ratios, out_channels, prune_variant
 
     prunable = set(graph.prunable())
     out: list[tuple] = [(0.0, module, None)]
     rng = random.Random(CALIBRATION_SEED)
-    for r in list(ratios) + [None] * n_random:
-        pr = group_ratios(graph, rng, ratio=r)
+    widths = out_channels(module)
+    for r in list(ratios) + [None] * n_random + ["heavy"] * n_heavy:
+        if r == "heavy":  # torch-pruning skips a layer whose kept width would round below one step: cap it there
+            pr = {n: max(0.0, min(v, 1 - (granularity + 0.5) / widths.get(n, granularity))) for n, v in
+                  group_ratios(graph, rng, low=HEAVY_RATIOS[0], high=HEAVY_RATIOS[1]).items()}
+        else:
+            pr = group_ratios(graph, rng, ratio=r)
         if not pr:
             break
         try:
@@ -446,7 +459,10 @@ def _uncalibrated(graph: KernelGraph, table: LatencyTable):
 def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
     """(overhead, scale) minimizing the relative error of overhead + scale * sum over the points.
 
-    Scale is kept in [0.5, 2]; points whose kernel sums barely differ give an overhead only.
+    Scale is kept in SCALE_RANGE; points whose kernel sums barely differ give an overhead only. The
+    range was [0.5, 2] and 28x28 models hit its floor: their micro-kernels sum to about 2.2x the
+    model (per-call work each micro-model pays once), and a clamped scale pushed the overhead
+    negative, which over-predicted every narrow plan's speedup (bench/results/prune_pareto.md).
     """
     import numpy as np
 
@@ -456,7 +472,8 @@ def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[f
     w = 1.0 / t
     x = np.stack([w, w * s], axis=1)  # rows: (1, s) / t  vs  t / t = 1
     overhead, scale = np.linalg.lstsq(x, np.ones_like(t), rcond=None)[0]
-    if not 0.5 <= scale <= 2.0:
-        scale = float(min(max(scale, 0.5), 2.0))
+    lo, hi = SCALE_RANGE
+    if not lo <= scale <= hi:
+        scale = float(min(max(scale, lo), hi))
         overhead = float(np.sum(w * w * (t - scale * s)) / np.sum(w * w))
     return float(overhead), float(scale)

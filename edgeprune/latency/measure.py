@@ -63,7 +63,7 @@ def measure_module(module, input_specs: Sequence[InputSpec], *, device: str | De
 def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, device: str | DeviceDescriptor | Runner = "host",
                         runtime: str = "onnxruntime", precision: str = "fp32", settings: BenchSettings | None = None,
                         passes: int = 3, workdir: str | Path | None = None, statistic=None,
-                        relative_to_first: bool = False) -> list[float]:
+                        relative_to_first: bool = False, alternate: bool = True) -> list[float]:
     """End-to-end latency (ms) of each module: the fastest repeat over `passes` rounds, every round
     timing all the modules in turn (each exported once).
 
@@ -79,6 +79,11 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
     share a level far more often than two rounds do, so a per-round ratio is steadier than a ratio
     of per-model minima that may come from different levels. For "is the pruned model 2x faster
     than the one beside it".
+
+    `alternate` (runners with bench_blocks, i.e. this host): within a round the models take turns
+    in blocks of a few ms instead of one whole measurement each, and the ratios are per block
+    round. On this host that halved the spread of a pruned/dense ratio over repeated measurements
+    (docs/latency.md). Remote runners time whole measurements in turn, as without it.
     """
     from edgeprune.latency.builder import latency_of
 
@@ -90,12 +95,19 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
         with tempfile.TemporaryDirectory(prefix="edgeprune-measure-", dir=workdir) as tmp:
             paths = [export_for_runtime(m, input_specs, runtime, precision, Path(tmp) / f"model{i}")
                      for i, m in enumerate(modules)]
-            rounds = [[float(statistic(runner.bench(path, runtime, settings).timing)) for path in paths]
-                      for _ in range(max(1, passes))]
+            blocks = getattr(runner, "bench_blocks", None) if alternate and len(paths) > 1 else None
+            rounds, ratios = [], []
+            for _ in range(max(1, passes)):
+                if blocks is not None:
+                    timings, block_rounds = blocks(paths, runtime, settings)
+                    rounds.append([float(statistic(t)) for t in timings])
+                    ratios += [[r[i] / r[0] for i in range(len(paths))] for r in block_rounds]
+                else:
+                    rounds.append([float(statistic(runner.bench(path, runtime, settings).timing)) for path in paths])
+                    ratios.append([r / rounds[-1][0] for r in rounds[-1]])
             best = [min(col) for col in zip(*rounds)]
             if relative_to_first and len(paths) > 1:
-                return [best[0]] + [best[0] * float(np.median([r[i] / r[0] for r in rounds]))
-                                    for i in range(1, len(paths))]
+                return [best[0]] + [best[0] * float(np.median([r[i] for r in ratios])) for i in range(1, len(paths))]
             return best
     finally:
         if owned:
