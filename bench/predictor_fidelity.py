@@ -57,8 +57,10 @@ THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other
 VARIANTS = 5
 PROTOCOL = 2  # end-to-end timing statistic (see the docstring)
 # how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
-# staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine)
-PREDICTOR = 2
+# staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine);
+# 3 = also no kernel cheaper per unit of work than at its anchor (proportional_floor), and the
+# calibration scale bounded to [0.25, 4] instead of [0.5, 2]
+PREDICTOR = 3
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
 MODELS = ["resnet18", "mobilenet_v3_small", "mobilenet_v2", "mnasnet0_5", "squeezenet1_1", "regnet_x_400mf",
           "efficientnet_b0", "resnet34", "mobilenet_v3_large", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
@@ -181,7 +183,8 @@ def write_report() -> dict:
     done = done_rows()
     rows = [r for r in done.values() if "rows" in r]
     failed = [r for r in done.values() if "error" in r]
-    first = done_rows(predictor=1) if any(r.get("rescored") for r in rows) else {}  # rescored cells' first scoring
+    # rescored cells' scoring under the predictor before this one
+    first = done_rows(predictor=PREDICTOR - 1) if any(r.get("rescored") for r in rows) else {}
     per_rt = {}
     for rt in RUNTIMES:
         mine = [r for r in rows if r["runtime"] == rt]
@@ -224,10 +227,11 @@ def write_report() -> dict:
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
              "", f"Table reading (predictor v{PREDICTOR}): each width's measured line is read as a non-decreasing "
              "staircase (a narrower count timed slower than a wider one takes the wider one's time) and the "
-             "width interaction is capped so a kernel is never predicted above either line."
+             "width interaction is capped so a kernel is never predicted above either line; no kernel is predicted "
+             "cheaper per unit of work than at its anchor; calibration scale within [0.25, 4]."
              + (f" {sum(1 for r in rows if r.get('rescored'))} cells were rescored with it: the same tables and the "
                 "same end-to-end timings as their first scoring (calibration refitted on the recorded timings of "
-                "the calibration models), new predictions only; `previous` = the errors under predictor v1."
+                f"the calibration models), new predictions only; `previous` = the errors under predictor v{PREDICTOR - 1}."
                 if any(r.get("rescored") for r in rows) else ""),
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -240,6 +240,33 @@ def test_noisy_probes_cannot_make_a_pruned_kernel_slower():
     assert float(tp) == pytest.approx(lm.predict(plan), rel=1e-9)
 
 
+def test_no_kernel_is_predicted_cheaper_per_unit_of_work_than_at_its_anchor():
+    """Narrow points timed near zero (a few microseconds minus the call cost) must not make pruned
+    kernels free: a solver would prune exactly those. Lines and surfaces stay >= proportional."""
+    def near_zero_when_narrow(k, ci, co):
+        if k.dims == 2:
+            return 1e-4 if min(ci, co) <= 8 else 0.001 + 1e-5 * ci * co
+        return 1e-4 if ci <= 8 else 2e-4 * ci
+
+    model = small_model()
+    t = synthetic_table(extract_kernels(model, SMALL), formula=near_zero_when_narrow)
+    lm = LatencyModel.build(model, SMALL, t)
+    dense = {r["name"]: r for r in lm.predict_layers()}
+    plan = {n: 8 for n in lm.channels()}
+    pruned = {r["name"]: r for r in lm.predict_layers(plan)}
+    checked = 0
+    for name, r in pruned.items():
+        d = dense[name]
+        work = (r["cin"] / d["cin"]) * (r["cout"] / d["cout"]) if r["op"] in ("conv", "linear") else r["cout"] / d["cout"]
+        if work < 1 and d["ms"] > 1e-3:  # (the stem and classifier are near zero unpruned already)
+            assert r["ms"] >= d["ms"] * work * (1 - 1e-9), name
+            assert r["ms"] > 1e-4 * lm.scale * 1.5, name  # not the near-zero point
+            checked += 1
+    assert checked >= 3
+    tp = lm.torch_predict({n: torch.tensor(float(v)) for n, v in plan.items()})
+    assert float(tp) == pytest.approx(lm.predict(plan), rel=1e-9)
+
+
 def test_calibration_fit_is_least_squares_on_relative_error():
     from edgeprune.latency.builder import fit_calibration
 

@@ -16,7 +16,8 @@ the measured staircases along both axes, and kappa is fitted per family (least s
 points measured off both lines (the builder's diagonal probes); 1 where there are none. One-width kernels (depthwise conv, pooling,
 elementwise, concat...) have one curve. Every line is read as a non-decreasing staircase first
 (`monotone`: a probe slower than a wider one ran in a slow phase of a shared device), and kappa
-is capped per query so no kernel is predicted above either of its lines (`_combine`).
+is capped per query so no kernel is predicted above either of its lines (`_combine`), and no
+kernel is predicted cheaper per unit of work than at its anchor (`proportional_floor`).
 Between two measured counts one grid step apart the
 curve is a step (kernels work in tiles: 37 channels cost what 40 cost); over wider, verified
 intervals it is linear. Curves are tabulated per integer count when the model is built, so a
@@ -80,6 +81,20 @@ def curve(xs: Sequence[int], ys: Sequence[float], n: int, step: int) -> np.ndarr
     return out
 
 
+def proportional_floor(line: np.ndarray, ref: int) -> np.ndarray:
+    """A line no lower than proportional to the work below its reference count: line[x] >= line[ref] * x / ref.
+
+    A kernel does not get cheaper per channel as it narrows (smaller GEMMs use the hardware
+    worse). Points of a few microseconds minus the runner's call cost can come out near zero,
+    and the staircase reading carries such a point down to every narrower count: a 28x28
+    MobileNetV2's 32->40 head conv was priced at 0.0000 ms, and a knapsack pruned exactly the
+    kernels the table called free (its plans measured ~20% slower than predicted)."""
+    ref = min(int(ref), len(line) - 1)
+    if ref <= 0:
+        return line
+    return np.maximum(line, line[ref] * np.arange(len(line)) / ref)
+
+
 @dataclass
 class _Resolved:
     anchor_in: int
@@ -138,6 +153,8 @@ class LatencyModel:
         self._a_len, self._b_len = np.array(a_len, dtype=np.int64), np.array(b_len, dtype=np.int64)
         self._m = np.array(m)
         self._two_d = np.array([self.kernels[i].dims == 2 for i in live])
+        self._ci0 = np.array([max(resolved[i].anchor_in, 1) for i in live], dtype=float)
+        self._co0 = np.array([max(resolved[i].anchor_out, 1) for i in live], dtype=float)
         # symbol bookkeeping: plans name modules; coupled symbols share one width
         self._sym_index = {n: i for i, n in enumerate(graph.symbols)}
         self._orig = np.array(graph.sym_values, dtype=float)
@@ -216,7 +233,7 @@ class LatencyModel:
         a = self._a[self._a_off + np.minimum(cout, self._a_len)]
         b_idx = np.where(self._two_d, np.minimum(cin, self._b_len), 0)
         b = self._b[self._b_off + b_idx]
-        return _combine(a, b, self._m, self._kappa, self._two_d), cin, cout
+        return _combine(a, b, self._m, self._kappa, self._two_d, cin / self._ci0, cout / self._co0), cin, cout
 
     def predict(self, channels: Mapping[str, int] | None = None) -> float:
         """End-to-end latency (ms) of the model, or of the pruned configuration `channels`."""
@@ -253,7 +270,7 @@ class LatencyModel:
         b_full = _interp(torch.as_tensor(self._b), torch.as_tensor(self._b_off), torch.as_tensor(self._b_len), cin)
         b = torch.where(torch.as_tensor(self._two_d), b_full, torch.ones_like(b_full))
         total = _combine(a, b, torch.as_tensor(self._m), torch.as_tensor(self._kappa), torch.as_tensor(self._two_d),
-                         xp=torch).sum() + self._fixed_ms
+                         cin / torch.as_tensor(self._ci0), cout / torch.as_tensor(self._co0), xp=torch).sum() + self._fixed_ms
         return self.overhead_ms + self.scale * total
 
     def steps(self, name: str) -> list[int]:
@@ -270,8 +287,11 @@ class LatencyModel:
         return [x0 + 1 for (x0, y0), (x1, y1) in zip(pts, pts[1:]) if x1 - x0 <= g and y1 > y0 * 1.03]
 
 
-def _combine(a, b, m, kappa, two_d, xp=np):
+def _combine(a, b, m, kappa, two_d, x_in, x_out, xp=np):
     """Kernel latency from its two axis curves (see the module docstring); a*b/m for one-width kernels.
+
+    x_in, x_out: the widths as fractions of the anchor's; a two-width kernel costs at least
+    m * x_in * x_out (no cheaper per MAC than at the anchor, see proportional_floor).
 
     kappa is capped at m / max(m - a, m - b) at each query: then the answer is never above either
     axis curve (narrowing one width cannot make a kernel slower). A true bilinear surface satisfies
@@ -280,7 +300,7 @@ def _combine(a, b, m, kappa, two_d, xp=np):
     `xp` is numpy for predictions and torch for the differentiable predictor: one formula."""
     lim = xp.maximum(xp.maximum(m - a, m - b), 1e-9 * m)
     k = xp.minimum(kappa, m / lim)
-    two = xp.maximum(a + b - m + k * (a - m) * (b - m) / m, 0 * m)
+    two = xp.maximum(a + b - m + k * (a - m) * (b - m) / m, m * x_in * x_out)
     return xp.where(two_d, two, a * b / m)
 
 
@@ -330,7 +350,8 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
             raise TableError(f"{table.path or 'latency table'}: kernel {kernel.describe()} was measured up to {top} channels only; "
                              "run `edgeprune profile` for this model to extend it")
         n = max(top, kernel.cout)
-        return _Resolved(0, 0, curve(xs, ys, n, g), np.ones(1), 1.0, tuple(sorted(zip(xs, ys))))
+        return _Resolved(0, 0, proportional_floor(curve(xs, ys, n, g), top), np.ones(1), 1.0,
+                         tuple(sorted(zip(xs, ys))))
     anchors = [tuple(a) for a in entry.get("anchors", [])]
     if anchor is not None and tuple(anchor) in anchors:
         ci0, co0 = anchor
@@ -342,8 +363,8 @@ def resolve_kernel(table: LatencyTable, kernel, anchor: Sequence[int] | None = N
         ci0, co0 = min(cover, key=lambda a: (a[0] * a[1], a))
     along_out = monotone([(p[1], p[2]) for p in pts if p[0] == ci0])
     along_in = monotone([(p[0], p[2]) for p in pts if p[1] == co0])
-    a = curve([x for x, _ in along_out], [y for _, y in along_out], co0, g)
-    b = curve([x for x, _ in along_in], [y for _, y in along_in], ci0, g)
+    a = proportional_floor(curve([x for x, _ in along_out], [y for _, y in along_out], co0, g), co0)
+    b = proportional_floor(curve([x for x, _ in along_in], [y for _, y in along_in], ci0, g), ci0)
     m = max(min(a[co0], b[ci0]), 1e-9)  # the anchor, after both lines' staircases
     # off-axis points inside the measured span of both lines (below it the curves are extrapolated)
     lo_in, lo_out = min(x for x, _ in along_in), min(x for x, _ in along_out)
