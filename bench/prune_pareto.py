@@ -58,8 +58,12 @@ CONFIG = {"version": 2, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_e
           "granularity": GRANULARITY, "clock": CLOCK}
 # knapsack/regularized rows also carry the version of edgeprune's prune protocol they ran under
 # (3: --speedup budgets, promise against the dense model measured beside the pruned one;
-#  4: fit and promise as the median of per-round ratios over 5 rounds, see HostTimer.side_by_side)
-PRUNE_PROTOCOL = 4
+#  4: fit and promise as the median of per-round ratios over 5 rounds, see HostTimer.side_by_side;
+#  5: predictor v2 (monotone lines, capped kappa), calibration with a heavily pruned variant, and
+#     side-by-side timings alternating in blocks of a few ms, see LocalRunner.bench_blocks;
+#  6: predictor v3 (no kernel cheaper per unit of work than at its anchor), scale bounds [0.25, 4])
+PRUNE_PROTOCOL = 6
+CALIBRATION_PROTOCOL = 2  # the tables' calibration: 2 = with the heavy variant, block-alternating timings
 TOOLS = ("torch", "torch-pruning", "onnx", "onnxruntime", "numpy")
 
 
@@ -253,7 +257,7 @@ def dense(family: str, bundle_full):
 
 
 def table_for(family: str, module):
-    from edgeprune.latency import build_table, load_table
+    from edgeprune.latency import build_table
 
     path = TABLES / f"{family}-onnxruntime-fp32.json"
     record_path = TABLES / f"{family}-build.json"
@@ -262,8 +266,55 @@ def table_for(family: str, module):
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                           out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
                           progress=False)
-        record_path.write_text(json.dumps({**rep.to_json(), "granularity": GRANULARITY}, indent=1))
-    return load_table(path)
+        record_path.write_text(json.dumps({**rep.to_json(), "granularity": GRANULARITY,
+                                           "calibration_protocol": CALIBRATION_PROTOCOL}, indent=1))
+    record = json.loads(record_path.read_text())
+    if record.get("calibration_protocol") != CALIBRATION_PROTOCOL:
+        recalibrate_table(family, module, path, record, record_path)
+    return refit(module, path, record, record_path)
+
+
+def refit(module, path: Path, record: dict, record_path: Path):
+    """The table with its calibration refitted on the recorded timings by the current predictor and fit
+    (no timing: a predictor or fit change must not leave a fit made for the old one in place)."""
+    from edgeprune.latency import load_table
+    from edgeprune.latency.builder import recalibrate
+    from edgeprune.latency.kernels import extract_kernels
+
+    table = load_table(path)
+    graph = extract_kernels(module, specs())
+    cal = record["calibration"]
+    overhead, scale, sums = recalibrate(module, specs(), graph, table, cal["measured_ms"], GRANULARITY)
+    if (round(overhead, 6), round(scale, 6)) != (round(cal["overhead_ms"], 6), round(cal["scale"], 6)):
+        table.models[graph.structure_key].update(overhead_ms=round(overhead, 6), scale=round(scale, 6))
+        table.save()
+        cal.update(overhead_ms=overhead, scale=scale, kernel_sum_ms=sums, refitted=True)
+        tmp = record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(record_path)
+    return table
+
+
+def recalibrate_table(family: str, module, path: Path, record: dict, record_path: Path) -> None:
+    """Calibrate a kept table again under the current calibration protocol (its entries stay): the
+    measured kernels did not change, how the per-model fit is taken did."""
+    from edgeprune.devices.descriptor import load_device
+    from edgeprune.devices.runner import get_runner
+    from edgeprune.latency import load_table
+    from edgeprune.latency.builder import calibrate_model
+    from edgeprune.latency.kernels import extract_kernels
+
+    table = load_table(path)
+    t0 = time.time()
+    cal = calibrate_model(module, specs(), extract_kernels(module, specs()), table, get_runner(load_device("host")),
+                          "onnxruntime", "fp32", THREADS, GRANULARITY)
+    cal.pop("also_measured_ms", None)
+    record.update(calibration_before=record.get("calibration"), calibration={**cal, "seconds": round(time.time() - t0, 1)},
+                  calibration_protocol=CALIBRATION_PROTOCOL)
+    tmp = record_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(record_path)
+    print(json.dumps({"family": family, "recalibrated": record["calibration"]}), flush=True)
 
 
 def tp_pruned(model, ratio: float, global_pruning: bool):
@@ -356,6 +407,19 @@ def side_by_side(rows: dict) -> dict:
     return best
 
 
+def table_predictions(family: str, keys: list) -> dict:
+    """Each saved model's speedup over the dense model as the family's table predicts it now (current
+    predictor and calibration): what the measured speedup column is compared with."""
+    from edgeprune.latency import LatencyModel, load_table
+
+    path = TABLES / f"{family}-onnxruntime-fp32.json"
+    if not path.exists():
+        return {}
+    table = load_table(path)
+    base = LatencyModel.build(load_module(WORK / family / "dense.pt"), specs(), table).predict()
+    return {k: round(base / LatencyModel.build(load_module(model_path(*k)), specs(), table).predict(), 3) for k in keys}
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -384,10 +448,12 @@ def report(all_rows: dict) -> dict:
         out_rows.append({"family": f, "speedup": None, "method": "dense", "accuracy": d["test_accuracy"],
                          "measured_ms": round(dense_ms, 4), "measured_speedup": 1.0,
                          "macs": macs(load_module(WORK / f / "dense.pt"))})
+        predicted = table_predictions(f, [k for k in rows if k[0] == f])
         for k in sorted(k for k in rows if k[0] == f):
             r = rows[k]
             out_rows.append({**r, "measured_ms": round(lat[k], 4), "measured_speedup": round(dense_ms / lat[k], 3),
-                             "drop_pts": round(100 * (d["test_accuracy"] - r["accuracy"]), 2)})
+                             "drop_pts": round(100 * (d["test_accuracy"] - r["accuracy"]), 2),
+                             "table_speedup": predicted.get(k)})
     res = {"benchmark": "prune_pareto", "runtime": "onnxruntime", "precision": "fp32", "threads": THREADS,
            "input": "1x1x28x28", "data": f"fashion-mnist: fine-tune on the first {TRAIN_SUBSET} training images, "
            f"{EPOCHS:g} epochs each; test accuracy on the 10k test set", "dense_epochs": DENSE_EPOCHS,
@@ -413,13 +479,23 @@ def markdown(res: dict) -> str:
              f"on {m['cpu']}; torch {m['versions'].get('torch')}, torch-pruning {m['versions'].get('torch-pruning')}.",
              f"{res['data']}. Dense models: {res['dense_epochs']} epochs on all 60k images. Latency: all of a family's models "
              f"timed in turn for {res['rounds']} rounds in one process; dense = its fastest p50, every other model = "
-             "dense x the median over rounds of its per-round ratio to dense (as the promise measures).", "",
-             "| family | target | method | test acc | drop (pts) | measured ms | measured speedup | MACs (M) |",
-             "|---|---:|---|---:|---:|---:|---:|---:|"]
+             "dense x the median of its ratios to dense over all block rounds (the models take turns in blocks of "
+             "12 runs; as the promise measures). Table's speedup: the dense model's predicted latency over the "
+             "model's, from the family's table with its current calibration.", ""]
+    for f, t in res["tables"].items():
+        c = t.get("calibration") or {}
+        if "scale" in c:
+            lines.append(f"- {f} calibration (protocol {t.get('calibration_protocol', 1)}): overhead "
+                         f"{c['overhead_ms']:.4f} ms, scale {c['scale']:.3f}, on {len(c['measured_ms'])} models "
+                         f"({', '.join(str(x) for x in c['ratios'])})")
+    lines += ["",
+             "| family | target | method | test acc | drop (pts) | measured ms | measured speedup | table's speedup | MACs (M) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in res["rows"]:
         tgt = "-" if r["speedup"] is None else f"{r['speedup']:g}x"
         lines.append(f"| {r['family']} | {tgt} | {r['method']} | {100 * r['accuracy']:.2f}% | "
                      f"{r.get('drop_pts', 0):.2f} | {r['measured_ms']:.4f} | {r['measured_speedup']:.2f}x | "
+                     f"{'-' if r.get('table_speedup') is None else format(r['table_speedup'], '.2f') + 'x'} | "
                      f"{r['macs'] / 1e6 if 'macs' in r else float('nan'):.2f} |")
     if res["failed"]:
         lines += ["", "Did not produce a model:", ""]

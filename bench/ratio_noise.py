@@ -1,0 +1,123 @@
+"""How steady is a measured speedup on this host? Whole measurements in turn against blocks in turn.
+
+The prune's promise, its measured fit and the Pareto benchmark all read "pruned / unpruned" from
+`measure_interleaved(relative_to_first=True)`. This bench measures that ratio REPEATS times per
+timing mode, alternating the modes, for a small ResNet (examples/fashion_cnn.FashionCNN at widths
+16/32/64, 28x28, the prune_pareto family) and channel-pruned variants of it:
+
+  rounds   each model timed whole (warm-up, runs until the median settles) in turn, 5 rounds;
+           the ratio is the median of the 5 per-round ratios (prune protocol 4)
+  blocks   the models take turns in blocks of 12 runs (first 2 dropped), 5 rounds; the ratio is
+           the median over all block rounds (LocalRunner.bench_blocks, prune protocol 5)
+
+Reported per mode and variant: mean ratio, coefficient of variation and max-min spread over the
+repeats, and the seconds one measurement took. Weights are random: latency does not depend on them.
+
+    flock /tmp/edgeprune-bench.lock python bench/ratio_noise.py [--repeats 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+VARIANTS = (0.5, 0.7)   # uniform pruning ratios of the variants (round_to 8)
+PASSES = 5
+
+
+def models():
+    import torch
+
+    from edgeprune.latency.variants import out_channels, prune_variant
+    from edgeprune.models.inputs import InputSpec
+    from examples.fashion_cnn import FashionCNN
+
+    torch.manual_seed(0)
+    specs = (InputSpec((1, 1, 28, 28)),)
+    base = FashionCNN(widths=(16, 32, 64)).eval()
+    prunable = [n for n in out_channels(base) if n != "fc"]
+    out = [("dense 16/32/64", base)]
+    for r in VARIANTS:  # named by the stage widths torch-pruning left (it skips a layer that would round to 0)
+        m = prune_variant(base, specs, {n: r for n in prunable}, prunable, 8)
+        ch = out_channels(m)
+        out.append(("/".join(str(ch[n]) for n in ("stem.0", "layers.1.conv1", "layers.2.conv1")), m))
+    return specs, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=8, help="measurements per timing mode")
+    ap.add_argument("--out", default=str(RESULTS), help="results folder")
+    args = ap.parse_args()
+    if args.repeats < 2:
+        ap.error(f"--repeats must be at least 2 (got {args.repeats}): a spread needs two measurements")
+    os.environ.setdefault("EDGEPRUNE_QUIET", "1")
+    import torch
+    from rich.progress import Progress
+
+    torch.set_num_threads(1)
+    from edgeprune.devices.fingerprint import cpu_model
+    from edgeprune.devices.runner import BenchSettings
+    from edgeprune.files import atomic_write_json, atomic_write_text
+    from edgeprune.latency.measure import measure_interleaved
+    from edgeprune.pruning.check import SETTINGS
+
+    specs, named = models()
+    settings = BenchSettings(threads=1, **SETTINGS)  # the prune check's settings
+    ratios = {m: [] for m in ("rounds", "blocks")}
+    seconds = {m: [] for m in ratios}
+    with Progress(transient=True) as bar:
+        task = bar.add_task("ratio measurements", total=2 * args.repeats)
+        for _ in range(args.repeats):
+            for mode in ratios:
+                t0 = time.perf_counter()
+                ms = measure_interleaved([m for _, m in named], specs, runtime="onnxruntime", settings=settings,
+                                         passes=PASSES, statistic=lambda t: t.p50_ms, relative_to_first=True,
+                                         alternate=mode == "blocks")
+                seconds[mode].append(time.perf_counter() - t0)
+                ratios[mode].append([v / ms[0] for v in ms[1:]])
+                bar.advance(task)
+    rows = []
+    for mode, reps in ratios.items():
+        for i, (name, _) in enumerate(named[1:]):
+            xs = [r[i] for r in reps]
+            mean = statistics.fmean(xs)
+            rows.append({"mode": mode, "variant": name, "mean_ratio": round(mean, 4),
+                         "cv_pct": round(100 * statistics.pstdev(xs) / mean, 2),
+                         "spread_pct": round(100 * (max(xs) - min(xs)) / mean, 2), "ratios": [round(x, 4) for x in xs],
+                         "seconds_per_measurement": round(statistics.fmean(seconds[mode]), 2)})
+    versions = {t: metadata.version(t) for t in ("onnxruntime", "torch", "torch-pruning", "numpy")}
+    out = {"benchmark": "ratio_noise", "repeats": args.repeats, "passes": PASSES, "threads": 1,
+           "input": "1x1x28x28", "settings": SETTINGS,
+           "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()},
+           "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
+    dest = Path(args.out)
+    dest.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(dest / "ratio_noise.json", out)
+    lines = ["# Measured speedup noise: whole measurements in turn vs blocks in turn", "",
+             f"{out['machine']['cpu']} ({out['machine']['cores']} cores), {out['generated']}; ONNX Runtime "
+             f"{versions['onnxruntime']}, 1 thread, FashionCNN 16/32/64 at 28x28 and uniformly pruned variants "
+             f"(random weights). Each measurement: {PASSES} rounds, ratio to the dense model as the prune's "
+             f"promise reads it; {args.repeats} measurements per mode, the modes alternating.", "",
+             "| mode | variant | mean ratio | CV % | max-min spread % | s per measurement |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['mode']} | {r['variant']} | {r['mean_ratio']} | {r['cv_pct']} | {r['spread_pct']} | "
+                     f"{r['seconds_per_measurement']} |")
+    atomic_write_text(dest / "ratio_noise.md", "\n".join(lines) + "\n")
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
