@@ -18,19 +18,17 @@ windows, and ratios of models timed in the same rounds are what this host can me
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results_io import environment, heading, table, write_results  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 RUNS = 50
 FAST = 1.05
@@ -113,8 +111,6 @@ def main() -> int:
     from rich.progress import Progress
 
     torch.set_num_threads(1)
-    from edgeprune.devices.fingerprint import cpu_model
-    from edgeprune.files import atomic_write_json, atomic_write_text
 
     with tempfile.TemporaryDirectory() as tmp, Progress(transient=True) as bar:
         sessions = _sessions(Path(tmp))
@@ -123,26 +119,19 @@ def main() -> int:
             task = bar.add_task(f"{phase}: windows of {RUNS} runs", total=None)
             res[phase] = _phase(sessions, args.seconds, busy, lambda: bar.advance(task))
             bar.remove_task(task)
-    versions = {t: metadata.version(t) for t in ("onnxruntime", "torch", "numpy")}
+    env = environment(("onnxruntime", "torch", "numpy"))
     out = {"benchmark": "host_noise", "runs_per_window": RUNS, "seconds_per_phase": args.seconds, "threads": 1,
-           "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()},
-           "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "phases": res}
-    dest = Path(args.out)
-    dest.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(dest / "host_noise.json", out)
-    lines = ["# Host timing noise", "",
-             f"{out['machine']['cpu']} ({out['machine']['cores']} cores), {out['generated']}; ONNX Runtime "
-             f"{versions['onnxruntime']}, 1 thread. Each window = fastest of {RUNS} runs (a table point's statistic); "
-             f"windows back to back for {args.seconds:g} s per phase. Fast state: within {round(100 * (FAST - 1))}% "
-             "of the fastest window.", "",
-             "| phase | model | windows | fastest ms | median ms | slowest ms | median / fastest | fast-state share | corr. with conv32 |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for phase, per in res.items():
-        for k, s in per.items():
-            lines.append(f"| {phase} | {k} | {s['windows']} | {s['fastest_ms']} | {s['median_ms']} | {s['slowest_ms']} | "
-                         f"{s['median_over_fastest']} | {s['fast_state_share']} | {s['corr_with_conv32']} |")
-    atomic_write_text(dest / "host_noise.md", "\n".join(lines) + "\n")
-    print(json.dumps(out, indent=1))
+           **env, "phases": res}
+    versions = env["versions"]
+    lines = heading("Host timing noise", out,
+                    f"ONNX Runtime {versions['onnxruntime']}, 1 thread. Each window = fastest of {RUNS} runs (a table "
+                    f"point's statistic); windows back to back for {args.seconds:g} s per phase. Fast state: within "
+                    f"{round(100 * (FAST - 1))}% of the fastest window.")
+    lines += table(["phase", "model", "windows", "fastest ms", "median ms", "slowest ms", "median / fastest",
+                    "fast-state share", "corr. with conv32"],
+                   [[phase, k, s["windows"], s["fastest_ms"], s["median_ms"], s["slowest_ms"], s["median_over_fastest"],
+                     s["fast_state_share"], s["corr_with_conv32"]] for phase, per in res.items() for k, s in per.items()])
+    write_results(args.out, "host_noise", out, lines)
     return 0
 
 

@@ -19,17 +19,15 @@ repeats, and the seconds one measurement took. Weights are random: latency does 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results_io import environment, heading, table, write_results  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 VARIANTS = (0.5, 0.7)   # uniform pruning ratios of the variants (round_to 8)
 PASSES = 5
@@ -66,9 +64,7 @@ def main() -> int:
     from rich.progress import Progress
 
     torch.set_num_threads(1)
-    from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.devices.runner import BenchSettings
-    from edgeprune.files import atomic_write_json, atomic_write_text
     from edgeprune.latency.measure import measure_interleaved
     from edgeprune.pruning.check import SETTINGS
 
@@ -96,26 +92,18 @@ def main() -> int:
                          "cv_pct": round(100 * statistics.pstdev(xs) / mean, 2),
                          "spread_pct": round(100 * (max(xs) - min(xs)) / mean, 2), "ratios": [round(x, 4) for x in xs],
                          "seconds_per_measurement": round(statistics.fmean(seconds[mode]), 2)})
-    versions = {t: metadata.version(t) for t in ("onnxruntime", "torch", "torch-pruning", "numpy")}
+    env = environment(("onnxruntime", "torch", "torch-pruning", "numpy"))
     out = {"benchmark": "ratio_noise", "repeats": args.repeats, "passes": PASSES, "threads": 1,
-           "input": "1x1x28x28", "settings": SETTINGS,
-           "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()},
-           "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
-    dest = Path(args.out)
-    dest.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(dest / "ratio_noise.json", out)
-    lines = ["# Measured speedup noise: whole measurements in turn vs blocks in turn", "",
-             f"{out['machine']['cpu']} ({out['machine']['cores']} cores), {out['generated']}; ONNX Runtime "
-             f"{versions['onnxruntime']}, 1 thread, FashionCNN 16/32/64 at 28x28 and uniformly pruned variants "
-             f"(random weights). Each measurement: {PASSES} rounds, ratio to the dense model as the prune's "
-             f"promise reads it; {args.repeats} measurements per mode, the modes alternating.", "",
-             "| mode | variant | mean ratio | CV % | max-min spread % | s per measurement |",
-             "|---|---|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['mode']} | {r['variant']} | {r['mean_ratio']} | {r['cv_pct']} | {r['spread_pct']} | "
-                     f"{r['seconds_per_measurement']} |")
-    atomic_write_text(dest / "ratio_noise.md", "\n".join(lines) + "\n")
-    print(json.dumps(out, indent=1))
+           "input": "1x1x28x28", "settings": SETTINGS, **env, "rows": rows}
+    versions = env["versions"]
+    lines = heading("Measured speedup noise: whole measurements in turn vs blocks in turn", out,
+                    f"ONNX Runtime {versions['onnxruntime']}, 1 thread, FashionCNN 16/32/64 at 28x28 and uniformly "
+                    f"pruned variants (random weights). Each measurement: {PASSES} rounds, ratio to the dense model as "
+                    f"the prune's promise reads it; {args.repeats} measurements per mode, the modes alternating.")
+    lines += table(["mode", "variant", "mean ratio", "CV %", "max-min spread %", "s per measurement"],
+                   [[r["mode"], r["variant"], r["mean_ratio"], r["cv_pct"], r["spread_pct"], r["seconds_per_measurement"]]
+                    for r in rows], right=4)
+    write_results(args.out, "ratio_noise", out, lines)
     return 0
 
 
