@@ -82,8 +82,9 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
 
     `alternate` (runners with bench_blocks, i.e. this host): within a round the models take turns
     in blocks of a few ms instead of one whole measurement each, and the ratios are per block
-    round. On this host that halved the spread of a pruned/dense ratio over repeated measurements
-    (docs/latency.md). Remote runners time whole measurements in turn, as without it.
+    round. On this host that cut the spread of a pruned/dense ratio over repeated measurements
+    3-10x at equal time (bench/results/ratio_noise.md). Remote runners time whole measurements
+    in turn, as without it.
     """
     from edgeprune.latency.builder import latency_of
 
