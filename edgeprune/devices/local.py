@@ -24,7 +24,8 @@ class LocalRunner:
     def fingerprint(self, runtime: str, threads: int | None = None) -> dict:
         return host_fingerprint(runtime, threads or self.device.threads)
 
-    def bench(self, artifact, runtime: str, settings: BenchSettings = BenchSettings(), inputs: list | None = None) -> BenchResult:
+    def _load(self, artifact, runtime: str, settings: BenchSettings):
+        """(path, session, threads) of an artifact loaded on this host's runtime."""
         from edgeprune.runtimes import get_runtime
 
         self.device.require_runtime(runtime)
@@ -32,7 +33,10 @@ class LocalRunner:
         if not path.exists():
             raise DeviceError(f"artifact not found: {path}")
         threads = settings.threads or self.device.threads
-        session = get_runtime(runtime).load(path, threads=threads)
+        return path, get_runtime(runtime).load(path, threads=threads), threads
+
+    def bench(self, artifact, runtime: str, settings: BenchSettings = BenchSettings(), inputs: list | None = None) -> BenchResult:
+        path, session, threads = self._load(artifact, runtime, settings)
         feeds = inputs if inputs is not None else _random_inputs(session)
         timing = measure(lambda: session.run(feeds), warmup=settings.warmup, min_runs=settings.min_runs,
                          max_runs=settings.max_runs, max_seconds=settings.max_seconds, rel_tol=settings.rel_tol)
@@ -57,16 +61,9 @@ class LocalRunner:
         runs alone never pays. Stops once every artifact has min_runs warm runs and either
         max_runs of them or max_seconds per artifact have passed.
         """
-        from edgeprune.runtimes import get_runtime
-
-        self.device.require_runtime(runtime)
-        threads = settings.threads or self.device.threads
         runs = []
         for artifact in artifacts:
-            path = Path(artifact)
-            if not path.exists():
-                raise DeviceError(f"artifact not found: {path}")
-            session = get_runtime(runtime).load(path, threads=threads)
+            _, session, _ = self._load(artifact, runtime, settings)
             feeds = _random_inputs(session)
             for _ in range(settings.warmup):
                 session.run(feeds)
