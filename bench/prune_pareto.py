@@ -257,6 +257,7 @@ def dense(family: str, bundle_full):
 
 
 def table_for(family: str, module):
+    from edgeprune.files import atomic_write_json
     from edgeprune.latency import build_table
 
     path = TABLES / f"{family}-onnxruntime-fp32.json"
@@ -266,8 +267,8 @@ def table_for(family: str, module):
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                           out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
                           progress=False)
-        record_path.write_text(json.dumps({**rep.to_json(), "granularity": GRANULARITY,
-                                           "calibration_protocol": CALIBRATION_PROTOCOL}, indent=1))
+        atomic_write_json(record_path, {**rep.to_json(), "granularity": GRANULARITY,
+                                        "calibration_protocol": CALIBRATION_PROTOCOL})
     record = json.loads(record_path.read_text())
     if record.get("calibration_protocol") != CALIBRATION_PROTOCOL:
         recalibrate_table(family, module, path, record, record_path)
@@ -277,6 +278,7 @@ def table_for(family: str, module):
 def refit(module, path: Path, record: dict, record_path: Path):
     """The table with its calibration refitted on the recorded timings by the current predictor and fit
     (no timing: a predictor or fit change must not leave a fit made for the old one in place)."""
+    from edgeprune.files import atomic_write_json
     from edgeprune.latency import load_table
     from edgeprune.latency.builder import recalibrate
     from edgeprune.latency.kernels import extract_kernels
@@ -289,9 +291,7 @@ def refit(module, path: Path, record: dict, record_path: Path):
         table.models[graph.structure_key].update(overhead_ms=round(overhead, 6), scale=round(scale, 6))
         table.save()
         cal.update(overhead_ms=overhead, scale=scale, kernel_sum_ms=sums, refitted=True)
-        tmp = record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        tmp.replace(record_path)
+        atomic_write_json(record_path, record)
     return table
 
 
@@ -300,6 +300,7 @@ def recalibrate_table(family: str, module, path: Path, record: dict, record_path
     measured kernels did not change, how the per-model fit is taken did."""
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner
+    from edgeprune.files import atomic_write_json
     from edgeprune.latency import load_table
     from edgeprune.latency.builder import calibrate_model
     from edgeprune.latency.kernels import extract_kernels
@@ -311,9 +312,7 @@ def recalibrate_table(family: str, module, path: Path, record: dict, record_path
     cal.pop("also_measured_ms", None)
     record.update(calibration_before=record.get("calibration"), calibration={**cal, "seconds": round(time.time() - t0, 1)},
                   calibration_protocol=CALIBRATION_PROTOCOL)
-    tmp = record_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(record_path)
+    atomic_write_json(record_path, record)
     print(json.dumps({"family": family, "recalibrated": record["calibration"]}), flush=True)
 
 
@@ -436,6 +435,8 @@ def machine() -> dict:
 
 
 def report(all_rows: dict) -> dict:
+    from edgeprune.files import atomic_write_json, atomic_write_text
+
     rows = {k: v for k, v in all_rows.items() if "error" not in v}
     lat = side_by_side(rows)
     out_rows = []
@@ -462,8 +463,8 @@ def report(all_rows: dict) -> dict:
            "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
            "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
                       for f in FAMILIES if (TABLES / f"{f}-build.json").exists()}}
-    (RESULTS / "prune_pareto.json").write_text(json.dumps(res, indent=1) + "\n")
-    (RESULTS / "prune_pareto.md").write_text(markdown(res))
+    atomic_write_json(RESULTS / "prune_pareto.json", res)
+    atomic_write_text(RESULTS / "prune_pareto.md", markdown(res))
     plot(res)
     return res
 

@@ -418,7 +418,9 @@ def calibration_variants(module, input_specs, graph: KernelGraph, granularity: i
     rng = random.Random(CALIBRATION_SEED)
     widths = out_channels(module)
     for r in list(ratios) + [None] * n_random + ["heavy"] * n_heavy:
-        if r == "heavy":  # torch-pruning skips a layer whose kept width would round below one step: cap it there
+        # torch-pruning skips a layer whose kept width would round below one step: cap heavy ratios there
+        # (here, not in prune_variant: the mild and validation variants' plans must stay as recorded)
+        if r == "heavy":
             pr = {n: max(0.0, min(v, 1 - (granularity + 0.5) / widths.get(n, granularity))) for n, v in
                   group_ratios(graph, rng, low=HEAVY_RATIOS[0], high=HEAVY_RATIOS[1]).items()}
         else:
