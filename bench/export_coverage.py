@@ -33,15 +33,15 @@ import argparse
 import copy
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.results_io import environment  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 JSONL = RESULTS / "export_coverage.jsonl"
 CELLS = [("onnx", "fp32"), ("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp32"),
@@ -172,25 +172,6 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
         append(row)
 
 
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for t in TOOLS:
-        try:
-            versions[t] = metadata.version(t)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
-            "versions": versions}
-
-
 def report(total_models: list[str]) -> None:
     rows = done_cells()
     models = sorted({m for m, _, _ in rows}, key=lambda m: (next(r["params"] for k, r in rows.items() if k[0] == m and r.get("params")) if any(k[0] == m and r.get("params") for k, r in rows.items()) else 0, m))
@@ -204,8 +185,7 @@ def report(total_models: list[str]) -> None:
             "parity_passed": sum(1 for r in cell_rows if (r.get("parity") or {}).get("passed")),
         }
     summary = {
-        "schema": "edgeprune.export-coverage", "version": 1, "protocol": PROTOCOL, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(), "input": INPUT, "threads": THREADS, "weights": "untrained (weights=None); int8 cells: BatchNorm statistics recalibrated on "
+        "schema": "edgeprune.export-coverage", "version": 1, "protocol": PROTOCOL, **environment(TOOLS), "input": INPUT, "threads": THREADS, "weights": "untrained (weights=None); int8 cells: BatchNorm statistics recalibrated on "
                    f"{BN_BATCHES}x{BN_BATCH_SIZE} noise images",
         "int8_calibration": f"{CALIB_BATCHES} batches of seeded Gaussian noise", "parity_samples": VERIFY_SAMPLES,
         "models_total": len(total_models), "models_with_all_cells": len(full), "models_started": len(models),
@@ -219,7 +199,7 @@ def report(total_models: list[str]) -> None:
 
 
 def markdown(s: dict, rows: dict, models: list[str]) -> str:
-    mc = s["machine"]
+    mc, versions = s["machine"], {k: v for k, v in s["versions"].items() if v != "not installed"}
     lines = [
         "# Export coverage: torchvision classification models", "",
         (f"**Partial run: {s['models_with_all_cells']} of {s['models_total']} torchvision classification models have all "
@@ -227,9 +207,9 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
          "ones missing)." if s["models_with_all_cells"] < s["models_total"] else
          f"**Full run: all {s['models_total']} torchvision classification models.**")
         + " Regenerate or continue with `python bench/export_coverage.py` (resumable).", "",
-        f"Generated {s['generated']} on {mc['cpu']} ({mc['cores']} cores, shared with other jobs), {mc['platform']}, "
+        f"Generated {s['generated']} on {mc['cpu']} ({mc['cores']} cores, shared with other jobs), {mc['system']}, "
         f"Python {mc['python']}.  ",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in mc["versions"].items()) + ".", "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".", "",
         f"Input {s['input']} (batch 1), untrained weights, latency = median of host runs with {s['threads']} threads "
         "(ONNX Runtime CPU, ExecuTorch+XNNPACK, LiteRT+XNNPACK). Core ML: converted and checked structurally "
         "(prediction needs macOS), no latency. int8 calibrated on noise: parity describes the toolchain on untrained "

@@ -21,15 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+from bench.results_io import environment  # noqa: E402
 
 DEFAULT_MODELS = ["efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "densenet121",
                   "densenet169", "googlenet", "mobilenet_v3_large", "efficientnet_b0"]
@@ -101,7 +101,6 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.files import atomic_write_json, atomic_write_text
 
     path = RESULTS / "int8_error_source.json"
@@ -113,9 +112,9 @@ def main() -> int:
     for row in rows:
         row["exported"] = exported.get(row["model"], {})
     batches = sorted({x["calib_batches"] for r in rows for x in r["runs"]})
-    versions = {t: metadata.version(t) for t in ("torch", "torchvision", "executorch", "torchao")}
-    out = {"benchmark": "int8_error_source", "machine": {"cpu": cpu_model(), "system": platform.platform()},
-           "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
+    out = {"benchmark": "int8_error_source", **environment(("torch", "torchvision", "executorch", "torchao")),
+           "rows": rows}
+    versions = out["versions"]
     atomic_write_json(path, out)
     lines = ["# int8 parity misses: the quantization or the toolchain?", "",
              f"Generated {out['generated']} on {out['machine']['cpu']}; " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results_io import environment  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 TABLE = RESULTS / "predictor_fidelity_tables" / "onnxruntime-fp32.json"
 RES = 96
@@ -107,7 +105,6 @@ def main() -> None:
 
     import torch
 
-    from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.files import atomic_write_json, atomic_write_text
     from edgeprune.latency.table import load_table
 
@@ -118,14 +115,13 @@ def main() -> None:
         r = run_model(m, table, args.plans, args.min_s, args.materialize)
         rows.append(r)
         print(json.dumps(r), flush=True)
-    out = {"schema": "edgeprune.bench.predictor_speed", "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(), "torch_threads": 1},
-           "versions": {t: metadata.version(t) for t in TOOLS}, "table": str(TABLE.relative_to(ROOT)),
+    out = {"schema": "edgeprune.bench.predictor_speed", **environment(TOOLS), "torch_threads": 1,
+           "table": str(TABLE.relative_to(ROOT)),
            "input": f"1x3x{RES}x{RES}", "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_json(RESULTS / "predictor_speed.json", out)
     lines = ["# Latency predictor query throughput", "",
-             f"Created {out['created_utc']} by `bench/predictor_speed.py`. Machine: {out['machine']['cpu']} "
+             f"Created {out['generated']} by `bench/predictor_speed.py`. Machine: {out['machine']['cpu']} "
              f"({out['machine']['cores']} cores, shared), 1 torch thread. Versions: "
              + ", ".join(f"{k} {v}" for k, v in out["versions"].items()) + ".", "",
              f"Table: `{out['table']}`; input {out['input']}; random plans (every prunable layer at 30-100% of its width).", "",

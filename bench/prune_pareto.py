@@ -28,15 +28,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import sys
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.results_io import environment  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "work" / "prune_pareto"
 JSONL = RESULTS / "prune_pareto.jsonl"
@@ -251,8 +250,10 @@ def dense(family: str, bundle_full):
     finetune(m, bundle_full.train, epochs=DENSE_EPOCHS, lr=0.1, description=f"train dense {family}")
     info = {"test_accuracy": evaluate(m, bundle_full.val), "epochs": DENSE_EPOCHS, "train_images": 60000,
             "train_seconds": round(time.time() - t0, 1)}
+    from edgeprune.files import atomic_write_json
+
     save_module(m, path)
-    (WORK / family / "dense.json").write_text(json.dumps(info))
+    atomic_write_json(WORK / family / "dense.json", info)  # written last: its presence marks the cache complete
     return m.eval(), info
 
 
@@ -419,21 +420,6 @@ def table_predictions(family: str, keys: list) -> dict:
     return {k: round(base / LatencyModel.build(load_module(model_path(*k)), specs(), table).predict(), 3) for k in keys}
 
 
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    versions = {}
-    for t in TOOLS:
-        try:
-            versions[t] = metadata.version(t)
-        except metadata.PackageNotFoundError:
-            pass
-    return {"cpu": cpu, "platform": platform.platform(), "python": platform.python_version(), "versions": versions}
-
-
 def report(all_rows: dict) -> dict:
     from edgeprune.files import atomic_write_json, atomic_write_text
 
@@ -458,7 +444,7 @@ def report(all_rows: dict) -> dict:
     res = {"benchmark": "prune_pareto", "runtime": "onnxruntime", "precision": "fp32", "threads": THREADS,
            "input": "1x1x28x28", "data": f"fashion-mnist: fine-tune on the first {TRAIN_SUBSET} training images, "
            f"{EPOCHS:g} epochs each; test accuracy on the 10k test set", "dense_epochs": DENSE_EPOCHS,
-           "rounds": PAIRED_ROUNDS, "machine": machine(), "rows": out_rows, "config": CONFIG,
+           "rounds": PAIRED_ROUNDS, **environment(TOOLS), "rows": out_rows, "config": CONFIG,
            "failed": [v for v in all_rows.values() if "error" in v],
            "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
            "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
@@ -470,14 +456,14 @@ def report(all_rows: dict) -> dict:
 
 
 def markdown(res: dict) -> str:
-    m = res["machine"]
+    m, v = res["machine"], res["versions"]
     lines = ["# Pruning Pareto: accuracy vs measured latency (Fashion-MNIST)", ""]
     if res["missing"]:
         lines += [f"**PARTIAL**: not run yet: {', '.join(res['missing'])} (resume the benchmark to fill them in).", ""]
     lines += [
-             f"ONNX Runtime {m['versions'].get('onnxruntime')} fp32, {res['threads']} thread(s), input {res['input']}, "
+             f"ONNX Runtime {v.get('onnxruntime')} fp32, {res['threads']} thread(s), input {res['input']}, "
              f"table granularity {res['config']['granularity']}, {res['config']['clock']} clock, "
-             f"on {m['cpu']}; torch {m['versions'].get('torch')}, torch-pruning {m['versions'].get('torch-pruning')}.",
+             f"on {m['cpu']}; torch {v.get('torch')}, torch-pruning {v.get('torch-pruning')}.",
              f"{res['data']}. Dense models: {res['dense_epochs']} epochs on all 60k images. Latency: all of a family's models "
              f"timed in turn for {res['rounds']} rounds in one process; dense = its fastest p50, every other model = "
              "dense x the median of its ratios to dense over all block rounds (the models take turns in blocks of "

@@ -1,4 +1,4 @@
-"""What every host-timing bench records with its results, and how it writes them (JSON + markdown)."""
+"""What every bench records with its results (machine, versions, time), and how it writes them (JSON + markdown)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,15 @@ def environment(tools: tuple[str, ...]) -> dict:
     """Machine, tool versions and time of the run: results are compared across runs by these."""
     from edgeprune.devices.fingerprint import cpu_model
 
-    return {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform()},
-            "versions": {t: metadata.version(t) for t in tools},
-            "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    versions = {}
+    for t in tools:
+        try:
+            versions[t] = metadata.version(t)
+        except metadata.PackageNotFoundError:
+            versions[t] = "not installed"
+    return {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform(),
+                        "python": platform.python_version()},
+            "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def write_results(dest: str | Path, stem: str, out: dict, lines: list[str]) -> None:

@@ -359,30 +359,17 @@ def table_check(teacher, rows_cache, budget_s=5):
 
 
 # ------------------------------------------------------------------ report
-def _versions():
-    import importlib.metadata as md
+def _environment():
+    """results_io.environment in this bench's layout (kept so older result files read the same)."""
+    from bench.results_io import environment
 
-    v = {"python": platform.python_version()}
-    for p in ("torch", "diffusers", "executorch", "onnxruntime", "ai-edge-litert", "litert-torch", "coremltools",
-              "scikit-image"):
-        try:
-            v[p] = md.version(p)
-        except md.PackageNotFoundError:
-            pass
-    return v
-
-
-def _machine():
-    cpu = platform.processor() or ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"system": platform.system(), "machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
-            "threads_per_inference": 1, "load_avg_at_end": round(os.getloadavg()[0], 2)}
+    env = environment(("torch", "diffusers", "executorch", "onnxruntime", "ai-edge-litert", "litert-torch",
+                       "coremltools", "scikit-image"))
+    m = env["machine"]
+    machine = {"system": platform.system(), "machine": platform.machine(), "cpu": m["cpu"], "cores": m["cores"],
+               "threads_per_inference": 1, "load_avg_at_end": round(os.getloadavg()[0], 2)}
+    versions = {"python": m["python"], **{k: v for k, v in env["versions"].items() if v != "not installed"}}
+    return env["generated"], machine, versions
 
 
 def _plot(path, tcurve, evals, teacher_psnr, held, trec, srec):
@@ -557,10 +544,10 @@ def run_rest(args, d, teacher, tstate):
     tcheck = table_check(teacher, rows)
 
     first = runtimes[0]
+    created, machine, versions = _environment()
     result = {
         "schema": "edgeprune.bench.vae_redesign", "version": 2,
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": _machine(), "versions": _versions(),
+        "created_utc": created, "machine": machine, "versions": versions,
         "data": {"spec": "skimage", "clip": {"frames": FRAMES, "height": SIZE, "width": SIZE},
                  "train_clips": len(d["train"]), "heldout_clips": len(held), "heldout_sources": d["heldout_sources"]},
         "teacher": {"spec": TEACHER_SPEC, "decoder_params": tparams,
