@@ -13,7 +13,14 @@ timing mode, alternating the modes, for a small ResNet (examples/fashion_cnn.Fas
 Reported per mode and variant: mean ratio, coefficient of variation and max-min spread over the
 repeats, and the seconds one measurement took. Weights are random: latency does not depend on them.
 
+`--model SPEC --input SHAPE [--runtime RT]` measures another model instead, with the 3 random
+channel-pruned variants the fidelity bench scores first (10-60% per coupled group, seed 0), into
+ratio_noise-<model>-<runtime>.{json,md}. The modes' mean ratios also say whether blocks measure
+the same thing as whole measurements (a deployed model runs alone, warm: whole measurements).
+
     flock /tmp/edgeprune-bench.lock python bench/ratio_noise.py [--repeats 8]
+    flock /tmp/edgeprune-bench.lock python bench/ratio_noise.py --model torchvision:mobilenet_v3_small \
+        --input 1x3x96x96 --runtime executorch --repeats 6
 """
 
 from __future__ import annotations
@@ -52,13 +59,44 @@ def models():
     return specs, out
 
 
+def model_variants(spec: str, shape: str):
+    """The model and the first 3 scored variants of bench/predictor_fidelity.py's recipe."""
+    import torch
+
+    from edgeprune.latency.kernels import extract_kernels
+    from edgeprune.latency.validate import validation_variants
+    from edgeprune.models.loading import load_model_with_inputs
+
+    torch.manual_seed(0)
+    loaded, specs = load_model_with_inputs(spec, shape)
+    module = loaded.module.eval()
+    graph = extract_kernels(module, specs)
+    out = []
+    for name, m, plan in validation_variants(module, specs, graph, n=4, seed=0):
+        kept = "" if plan is None else f" ({100 * sum(plan.values()) / sum(_widths(module, plan).values()):.0f}% of channels)"
+        out.append(("dense" if name == "base" else name + kept, m))
+    return specs, out
+
+
+def _widths(module, plan):
+    from edgeprune.latency.variants import out_channels
+
+    full = out_channels(module)
+    return {n: full[n] for n in plan}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=8, help="measurements per timing mode")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
+    ap.add_argument("--model", help="an edgeprune MODEL spec instead of FashionCNN (needs --input)")
+    ap.add_argument("--input", help="input shape for --model, e.g. 1x3x96x96")
+    ap.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "executorch", "litert"))
     args = ap.parse_args()
     if args.repeats < 2:
         ap.error(f"--repeats must be at least 2 (got {args.repeats}): a spread needs two measurements")
+    if args.model and not args.input:
+        ap.error("--model needs --input (the model's input shape, e.g. 1x3x96x96)")
     os.environ.setdefault("EDGEPRUNE_QUIET", "1")
     import torch
     from rich.progress import Progress
@@ -68,7 +106,7 @@ def main() -> int:
     from edgeprune.latency.measure import measure_interleaved
     from edgeprune.pruning.check import SETTINGS
 
-    specs, named = models()
+    specs, named = model_variants(args.model, args.input) if args.model else models()
     settings = BenchSettings(threads=1, **SETTINGS)  # the prune check's settings
     ratios = {m: [] for m in ("rounds", "blocks")}
     seconds = {m: [] for m in ratios}
@@ -77,7 +115,7 @@ def main() -> int:
         for _ in range(args.repeats):
             for mode in ratios:
                 t0 = time.perf_counter()
-                ms = measure_interleaved([m for _, m in named], specs, runtime="onnxruntime", settings=settings,
+                ms = measure_interleaved([m for _, m in named], specs, runtime=args.runtime, settings=settings,
                                          passes=PASSES, statistic=lambda t: t.p50_ms, relative_to_first=True,
                                          alternate=mode == "blocks")
                 seconds[mode].append(time.perf_counter() - t0)
@@ -92,18 +130,23 @@ def main() -> int:
                          "cv_pct": round(100 * statistics.pstdev(xs) / mean, 2),
                          "spread_pct": round(100 * (max(xs) - min(xs)) / mean, 2), "ratios": [round(x, 4) for x in xs],
                          "seconds_per_measurement": round(statistics.fmean(seconds[mode]), 2)})
-    env = environment(("onnxruntime", "torch", "torch-pruning", "numpy"))
-    out = {"benchmark": "ratio_noise", "repeats": args.repeats, "passes": PASSES, "threads": 1,
-           "input": "1x1x28x28", "settings": SETTINGS, **env, "rows": rows}
-    versions = env["versions"]
+    tool = {"onnxruntime": "onnxruntime", "executorch": "executorch", "litert": "ai-edge-litert"}[args.runtime]
+    env = environment((tool, "torch", "torch-pruning", "numpy"))
+    what = (f"{args.model} at {args.input} and 3 random channel-pruned variants (predictor_fidelity's first 3)"
+            if args.model else "FashionCNN 16/32/64 at 28x28 and uniformly pruned variants")
+    out = {"benchmark": "ratio_noise", "model": args.model or "examples/fashion_cnn.py:FashionCNN",
+           "runtime": args.runtime, "repeats": args.repeats, "passes": PASSES, "threads": 1,
+           "input": args.input or "1x1x28x28", "settings": SETTINGS, **env, "rows": rows}
     lines = heading("Measured speedup noise: whole measurements in turn vs blocks in turn", out,
-                    f"ONNX Runtime {versions['onnxruntime']}, 1 thread, FashionCNN 16/32/64 at 28x28 and uniformly "
-                    f"pruned variants (random weights). Each measurement: {PASSES} rounds, ratio to the dense model as "
-                    f"the prune's promise reads it; {args.repeats} measurements per mode, the modes alternating.")
+                    f"{args.runtime} {env['versions'][tool]}, 1 thread, {what} (random weights). Each measurement: "
+                    f"{PASSES} rounds, ratio to the dense model as the prune's promise reads it; {args.repeats} "
+                    "measurements per mode, the modes alternating.")
     lines += table(["mode", "variant", "mean ratio", "CV %", "max-min spread %", "s per measurement"],
                    [[r["mode"], r["variant"], r["mean_ratio"], r["cv_pct"], r["spread_pct"], r["seconds_per_measurement"]]
                     for r in rows], right=4)
-    write_results(args.out, "ratio_noise", out, lines)
+    stem = "ratio_noise" if not args.model else \
+        f"ratio_noise-{args.model.split(':')[-1].split('/')[-1]}-{args.runtime}"
+    write_results(args.out, stem, out, lines)
     return 0
 
 
