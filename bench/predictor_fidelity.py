@@ -11,9 +11,12 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
    seed 0) are measured end to end and compared with `LatencyModel.predict(plan)`. They are timed
    in the same 5 interleaved rounds as the calibration models: timed in a session of their own, a
    whole session came out ~1.4x slower or faster than the calibration's on this shared machine.
-   Measured latency (protocol 2): the unpruned model's fastest repeat, every other model that times
-   its median per-round ratio to it (protocol 1 took each model's fastest repeat over 3 rounds,
-   which mixes the host's speed levels: bench/results/host_noise.md).
+   Measured latency: the unpruned model's fastest repeat, every other model that times its median
+   ratio to it. Protocol 3: within each round the models take turns in blocks of a few ms
+   (LocalRunner.bench_blocks) and the ratio is the median over block rounds; protocol 2 timed each
+   model as one whole measurement per round and took the median per-round ratio, and protocol 1
+   took each model's fastest repeat over 3 rounds, which mixes the host's speed levels
+   (bench/results/host_noise.md, bench/results/ratio_noise.md).
 
 `--rescore` scores finished cells again after a change to how tables are read (PREDICTOR): same
 tables, same recorded timings, calibration refitted on them; nothing is timed.
@@ -40,22 +43,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.results_io import environment  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 JSONL = RESULTS / "predictor_fidelity.jsonl"
 TABLES = RESULTS / "predictor_fidelity_tables"
 RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
-PROTOCOL = 2  # end-to-end timing statistic (see the docstring)
+PROTOCOL = 3  # end-to-end timing statistic (see the docstring)
 # how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
 # staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine);
 # 3 = also no kernel cheaper per unit of work than at its anchor (proportional_floor), and the
@@ -164,8 +167,69 @@ def rescore_cell(old: dict) -> dict:
             "previous_summary": old.get("summary")}
 
 
+ABLATION = 2  # 1: without the heavy variant; 2: also the locally weighted fit
+BANDWIDTH = 0.35  # of the locally weighted calibration, in log kernel-sum
+
+
+def local_fit(sums, measured, s: float, h: float = BANDWIDTH) -> tuple[float, float]:
+    """(overhead, scale) for a plan whose raw kernel sum is `s`: the calibration's least squares with
+    each calibration model weighted by how close its kernel sum is to `s` (Gaussian in log sum)."""
+    import numpy as np
+
+    from edgeprune.latency.builder import fit_calibration
+
+    k = np.exp(-np.log(np.asarray(sums, float) / s) ** 2 / (2 * h * h))
+    if np.sort(k)[-2] < 1e-3:  # fewer than two calibration models near s: the global fit
+        return fit_calibration(sums, measured)
+    t = np.asarray(measured, float)
+    w = np.sqrt(k) / t
+    x = np.stack([w, w * np.asarray(sums, float)], axis=1)
+    overhead, scale = np.linalg.lstsq(x, np.sqrt(k), rcond=None)[0]
+    return float(overhead), float(scale)
+
+
+def ablate_cell(old: dict, n_fit: int = 4) -> dict:
+    """The cell's variants scored (1) with the calibration fitted on its first `n_fit` calibration
+    models only (the model and its mild variants: without the heavy one, added for 2-3x prunes) and
+    (2) with a locally weighted fit on all of them (`local_fit`), on the recorded timings; nothing
+    is timed. (1) says whether the heavy point costs fidelity on mild prunes, (2) whether weighting
+    by distance keeps it for heavy plans without that cost."""
+    import torchvision
+
+    from edgeprune.latency import load_table
+    from edgeprune.latency.builder import _uncalibrated, recalibrate
+    from edgeprune.latency.kernels import extract_kernels
+    from edgeprune.latency.validate import error_summary, score_variants, validation_variants
+    from edgeprune.models.inputs import InputSpec
+
+    specs = (InputSpec((1, 3, RES, RES)),)
+    module = torchvision.models.get_model(old["model"], weights=None).eval()
+    table = load_table(TABLES / f"{old['runtime']}-fp32.json")
+    graph = extract_kernels(module, specs)
+    overhead, scale, _ = recalibrate(module, specs, graph, table, old["calibration"]["measured_ms"][:n_fit])
+    table.models.setdefault(graph.structure_key, {}).update(overhead_ms=overhead, scale=scale)  # in memory only
+    checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
+    measured = [r["measured_ms"] for r in old["rows"]]
+    rows = score_variants(table, graph, checks, measured)
+    scored = [r for r in rows if r["variant"] != "base"]
+    # (2): every calibration model, weighted by its kernel sum's distance from the plan's
+    cal_sums, cal_ms = recalibrate(module, specs, graph, table, old["calibration"]["measured_ms"])[2], \
+        old["calibration"]["measured_ms"]
+    raw = _uncalibrated(graph, table)
+    local = []
+    for (name, _, plan), ms in zip(checks, measured):
+        s = raw.predict(plan)
+        o, k = local_fit(cal_sums, cal_ms, s)
+        predicted = o + k * s
+        local.append({"variant": name, "predicted_ms": round(predicted, 4), "measured_ms": round(ms, 4),
+                      "error_pct": round(100 * (predicted - ms) / ms, 2)})
+    return {"version": ABLATION, "fitted_on": n_fit, "overhead_ms": round(overhead, 6), "scale": round(scale, 6),
+            "rows": rows, "summary": error_summary(scored), "local_rows": local, "bandwidth": BANDWIDTH,
+            "local_summary": error_summary([r for r in local if r["variant"] != "base"])}
+
+
 def _previous_summary(rows: list[dict], first: dict) -> dict:
-    """The error summary of rescored cells' variants under the predictor they were first scored with."""
+    """The error summary of the changed cells' variants as they were scored before (`first`)."""
     from edgeprune.latency.validate import error_summary
 
     out = []
@@ -183,33 +247,35 @@ def write_report() -> dict:
     done = done_rows()
     rows = [r for r in done.values() if "rows" in r]
     failed = [r for r in done.values() if "error" in r]
-    # rescored cells' scoring under the predictor before this one
-    first = done_rows(predictor=PREDICTOR - 1) if any(r.get("rescored") for r in rows) else {}
+    # what `previous` compares with: re-timed cells -> the same predictor on the older protocol's timings;
+    # rescored cells -> the predictor before this one on the same timings
+    if any(r.get("remeasured") and r.get("protocol") == PROTOCOL for r in rows):
+        first, since = done_rows(PROTOCOL - 1, predictor=PREDICTOR), f"timing protocol {PROTOCOL - 1}"
+        changed = [r for r in rows if (r["model"], r["runtime"]) in first]
+    else:
+        first, since = (done_rows(predictor=PREDICTOR - 1), f"predictor v{PREDICTOR - 1}")
+        changed = [r for r in rows if r.get("rescored")]
+        first = first if changed else {}
     per_rt = {}
     for rt in RUNTIMES:
         mine = [r for r in rows if r["runtime"] == rt]
         preds = [v for r in mine for v in r["rows"] if v["variant"] != "base"]
-        prev = [r for r in mine if r.get("rescored")]
+        prev = [r for r in mine if r in changed]
         previous = None
         if prev and len(prev) == len(mine):  # every cell rescored: the same variants under the previous predictor
             previous = _previous_summary(prev, first)
-        per_rt[rt] = {**error_summary(preds), "previous": previous, "models": len(mine),
+        ablated = [v for r in mine if r.get("ablation") for v in r["ablation"]["rows"] if v["variant"] != "base"]
+        without_heavy = error_summary(ablated) if mine and all(r.get("ablation") for r in mine) else None
+        loc = [v for r in mine if (r.get("ablation") or {}).get("local_rows") for v in r["ablation"]["local_rows"]
+               if v["variant"] != "base"]
+        local = error_summary(loc) if mine and all((r.get("ablation") or {}).get("local_rows") for r in mine) else None
+        per_rt[rt] = {**error_summary(preds), "previous": previous, "without_heavy": without_heavy, "local": local, "models": len(mine),
                       "families": len({r["family"] for r in mine}),
                       "measurements": sum(r["measurements"] for r in mine),
                       "mean_table_build_s": round(statistics.fmean(r["table_build_s"] for r in mine), 1) if mine else None,
                       "max_table_build_s": max((r["table_build_s"] for r in mine), default=None)}
-    versions = {}
-    for t in TOOLS:
-        try:
-            versions[t] = metadata.version(t)
-        except metadata.PackageNotFoundError:
-            versions[t] = "not installed"
-    from edgeprune.devices.fingerprint import cpu_model
-
     out = {"benchmark": "predictor_fidelity", "input": f"1x3x{RES}x{RES}", "threads": THREADS,
-           "variants_per_model": VARIANTS, "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
-                                                      "system": platform.platform()},
-           "versions": versions, "per_runtime": per_rt, "models": rows, "failed": failed,
+           "variants_per_model": VARIANTS, **environment(TOOLS), "per_runtime": per_rt, "models": rows, "failed": failed,
            "complete": all((m, rt) in done for m in MODELS for rt in RUNTIMES)}
     atomic_write_json(RESULTS / "predictor_fidelity.json", out)
     lines = ["# Latency predictor fidelity", "",
@@ -218,10 +284,13 @@ def write_report() -> dict:
              f"({out['machine']['cores']} cores, shared). {VARIANTS} random channel-pruned variants per model "
              "(torch-pruning, 10-60% per coupled group, round_to 8); the unpruned model is not scored (calibrated on it).",
              "", "Predictor: conv/linear = axis sweeps + width interaction kappa fitted on diagonal probes; calibration "
-             "(overhead, scale) by least squares on the model + 3 random variants (seed 7919, apart from the scored "
-             "ones); anchors timed twice, faster kept; the calibration models and the scored variants are timed together "
+             "(overhead, scale) by least squares on the model + 3 random variants"
+             + (" + 1 heavily pruned one (50-80% per group)" if any(len(r["calibration"].get("measured_ms", [])) > 4 for r in rows) else "")
+             + " (seed 7919, apart from the scored ones); anchors timed twice, faster kept; the calibration models and the scored variants are timed together "
              f"in 5 interleaved rounds (protocol {PROTOCOL}: the unpruned model's fastest repeat, every other model that "
-             "times its median per-round ratio to it"
+             "times its median ratio to it"
+             + (" over block rounds, the models taking turns in blocks of a few ms within each round" if PROTOCOL >= 3
+                else " per round")
              + ("; cells re-timed on the committed tables, build figures from their first run" if any(r.get("remeasured") for r in rows) else "")
              + "). Sweep budget per model: "
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
@@ -229,10 +298,18 @@ def write_report() -> dict:
              "staircase (a narrower count timed slower than a wider one takes the wider one's time) and the "
              "width interaction is capped so a kernel is never predicted above either line; no kernel is predicted "
              "cheaper per unit of work than at its anchor; calibration scale within [0.25, 4]."
-             + (f" {sum(1 for r in rows if r.get('rescored'))} cells were rescored with it: the same tables and the "
-                "same end-to-end timings as their first scoring (calibration refitted on the recorded timings of "
-                f"the calibration models), new predictions only; `previous` = the errors under predictor v{PREDICTOR - 1}."
-                if any(r.get("rescored") for r in rows) else ""),
+             + (f" {len(changed)} cells were re-timed under protocol {PROTOCOL} on the committed tables (calibration "
+                f"refitted on the new timings); `previous` = the same cells' errors under {since}."
+                if changed and since.startswith("timing") else
+                f" {len(changed)} cells were rescored with it: the same tables and the same end-to-end timings as their "
+                "first scoring (calibration refitted on the recorded timings of the calibration models), new "
+                f"predictions only; `previous` = the errors under {since}." if changed else "")
+             + (" `calibrated without the heavy variant`: the same timings, the calibration fitted on the model and "
+                "its 3 mild random variants only (`--ablate`), i.e. without the variant pruned 50-80% per group that "
+                "calibration adds for the pruning solver's 2-3x plans. `calibrated locally`: the same timings, "
+                "every calibration model, each plan's overhead and scale fitted with the calibration models weighted "
+                f"by exp(-ln(s_i/s)^2 / 2h^2), s = kernel sums, h = {BANDWIDTH} (bench/predictor_fidelity.py local_fit)."
+                if any(s.get("without_heavy") for s in per_rt.values()) else ""),
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for rt, s in per_rt.items():
@@ -240,11 +317,13 @@ def write_report() -> dict:
             lines.append(f"| {rt} | {s['models']} | {s['families']} | {s['n']} | {s['within_10_pct']}% | "
                          f"{s['within_5_pct']}% | {s['mean_abs_pct']}% | {s['max_abs_pct']}% | {s['measurements']} | "
                          f"{s['mean_table_build_s']} | {s['max_table_build_s']} |")
-    for rt, s in per_rt.items():
-        p = s.get("previous")
-        if p and p.get("n"):
-            lines.append(f"| {rt}, previous | | | {p['n']} | {p['within_10_pct']}% | {p['within_5_pct']}% | "
-                         f"{p['mean_abs_pct']}% | {p['max_abs_pct']}% | | | |")
+    for label, key in (("previous", "previous"), ("calibrated without the heavy variant", "without_heavy"),
+                       ("calibrated locally", "local")):
+        for rt, s in per_rt.items():
+            p = s.get(key)
+            if p and p.get("n"):
+                lines.append(f"| {rt}, {label} | | | {p['n']} | {p['within_10_pct']}% | {p['within_5_pct']}% | "
+                             f"{p['mean_abs_pct']}% | {p['max_abs_pct']}% | | | |")
     lines += ["", "measurements: kernel timings this run; table points: every point the model's kernels draw on "
               "(families shared with other models included); table build: cumulative over the runs that built "
               "or extended the model's record.", "",
@@ -253,14 +332,14 @@ def write_report() -> dict:
     for r in rows:
         base = next((v["measured_ms"] for v in r["rows"] if v["variant"] == "base"), None)
         errs = ", ".join(f"{v['error_pct']:+.1f}" for v in r["rows"] if v["variant"] != "base")
-        f = first.get((r["model"], r["runtime"])) if r.get("rescored") else None
+        f = first.get((r["model"], r["runtime"])) if r in changed else None
         if f:
             errs += " (previous: " + ", ".join(f"{v['error_pct']:+.1f}" for v in f["rows"] if v["variant"] != "base") + ")"
         lines.append(f"| {r['model']} | {r['runtime']} | {r['kernels']} | {r['measurements']} | "
                      f"{r.get('table_points', '-')} | {r['table_build_s']} | {base} | {errs} |")
     for r in failed:
         lines.append(f"\nFAILED {r['model']} / {r['runtime']}: {r['error']}")
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), ""]
+    lines += ["", f"Generated {out['generated']}. Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items()), ""]
     atomic_write_text(RESULTS / "predictor_fidelity.md", "\n".join(lines))
     _plot(rows)
     return out
@@ -303,6 +382,9 @@ def main() -> int:
                     help="re-time cells finished under an older timing protocol on their committed tables")
     ap.add_argument("--rescore", action="store_true",
                     help="score finished cells again with the current predictor (their recorded timings; no timing)")
+    ap.add_argument("--ablate", action="store_true",
+                    help="score finished cells again with the calibration fitted without its heavy variant "
+                         "(recorded timings; no timing); the report then shows both")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     args = ap.parse_args()
     if args.results:
@@ -343,11 +425,24 @@ def main() -> int:
                 print(json.dumps({"model": model, "runtime": rt, **row["summary"],
                                   "was": {k: old["summary"].get(k) for k in ("within_10_pct", "mean_abs_pct")}}), flush=True)
             done = {}  # nothing is timed in a rescore
+        if args.ablate:
+            for (model, rt), old in done.items():
+                n_cal = len((old.get("calibration") or {}).get("measured_ms", []))
+                if "rows" not in old or (old.get("ablation") or {}).get("version") == ABLATION or n_cal <= 4:
+                    continue
+                print(f"[{time.strftime('%H:%M:%S')}] ablate {model} / {rt}", file=sys.stderr, flush=True)
+                row = {**old, "ablation": ablate_cell(old)}
+                with open(JSONL, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps({"model": model, "runtime": rt, "with_heavy": old["summary"],
+                                  "without": row["ablation"]["summary"], "local": row["ablation"]["local_summary"]}),
+                      flush=True)
+            done = {}
         older = done_rows(PROTOCOL - 1) if args.remeasure else {}
         cells = [(m, rt) for rt in args.runtimes.split(",") for m in args.models.split(",")]
         # interleave runtimes so a partial run covers both
         cells = sorted(cells, key=lambda c: (args.models.split(",").index(c[0]), c[1]))
-        for model, rt in ([] if args.rescore else cells):
+        for model, rt in ([] if args.rescore or args.ablate else cells):
             if (model, rt) in done:
                 continue
             if time.time() - start > args.max_minutes * 60:
