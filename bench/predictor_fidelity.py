@@ -139,21 +139,26 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict
     return row
 
 
-def rescore_cell(old: dict) -> dict:
-    """Score a finished cell again with the current predictor: same table, same timings (the calibration
-    models' and the scored variants', from the row), new predictions and calibration fit."""
+def _cell(old: dict) -> tuple:
+    """(module, input specs, committed table, kernel graph) of a finished cell, for scoring it again."""
     import torchvision
 
     from edgeprune.latency import load_table
-    from edgeprune.latency.builder import recalibrate
     from edgeprune.latency.kernels import extract_kernels
-    from edgeprune.latency.validate import error_summary, score_variants, validation_variants
     from edgeprune.models.inputs import InputSpec
 
     specs = (InputSpec((1, 3, RES, RES)),)
     module = torchvision.models.get_model(old["model"], weights=None).eval()
-    table = load_table(TABLES / f"{old['runtime']}-fp32.json")
-    graph = extract_kernels(module, specs)
+    return module, specs, load_table(TABLES / f"{old['runtime']}-fp32.json"), extract_kernels(module, specs)
+
+
+def rescore_cell(old: dict) -> dict:
+    """Score a finished cell again with the current predictor: same table, same timings (the calibration
+    models' and the scored variants', from the row), new predictions and calibration fit."""
+    from edgeprune.latency.builder import recalibrate
+    from edgeprune.latency.validate import error_summary, score_variants, validation_variants
+
+    module, specs, table, graph = _cell(old)
     cal = dict(old["calibration"])
     overhead, scale, sums = recalibrate(module, specs, graph, table, cal["measured_ms"])
     # the refit lives in this in-memory table only: the committed table keeps the calibration it was built with
@@ -181,11 +186,7 @@ def local_fit(sums, measured, s: float, h: float = BANDWIDTH) -> tuple[float, fl
     k = np.exp(-np.log(np.asarray(sums, float) / s) ** 2 / (2 * h * h))
     if np.sort(k)[-2] < 1e-3:  # fewer than two calibration models near s: the global fit
         return fit_calibration(sums, measured)
-    t = np.asarray(measured, float)
-    w = np.sqrt(k) / t
-    x = np.stack([w, w * np.asarray(sums, float)], axis=1)
-    overhead, scale = np.linalg.lstsq(x, np.sqrt(k), rcond=None)[0]
-    return float(overhead), float(scale)
+    return fit_calibration(sums, measured, weights=k)
 
 
 def ablate_cell(old: dict, n_fit: int = 4) -> dict:
@@ -194,27 +195,19 @@ def ablate_cell(old: dict, n_fit: int = 4) -> dict:
     (2) with a locally weighted fit on all of them (`local_fit`), on the recorded timings; nothing
     is timed. (1) says whether the heavy point costs fidelity on mild prunes, (2) whether weighting
     by distance keeps it for heavy plans without that cost."""
-    import torchvision
-
-    from edgeprune.latency import load_table
-    from edgeprune.latency.builder import _uncalibrated, recalibrate
-    from edgeprune.latency.kernels import extract_kernels
+    from edgeprune.latency.builder import _uncalibrated, fit_calibration, recalibrate
     from edgeprune.latency.validate import error_summary, score_variants, validation_variants
-    from edgeprune.models.inputs import InputSpec
 
-    specs = (InputSpec((1, 3, RES, RES)),)
-    module = torchvision.models.get_model(old["model"], weights=None).eval()
-    table = load_table(TABLES / f"{old['runtime']}-fp32.json")
-    graph = extract_kernels(module, specs)
-    overhead, scale, _ = recalibrate(module, specs, graph, table, old["calibration"]["measured_ms"][:n_fit])
+    module, specs, table, graph = _cell(old)
+    cal_ms = old["calibration"]["measured_ms"]
+    cal_sums = recalibrate(module, specs, graph, table, cal_ms)[2]  # every calibration model's kernel sum
+    overhead, scale = fit_calibration(cal_sums[:n_fit], cal_ms[:n_fit])  # (1)
     table.models.setdefault(graph.structure_key, {}).update(overhead_ms=overhead, scale=scale)  # in memory only
     checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
     measured = [r["measured_ms"] for r in old["rows"]]
     rows = score_variants(table, graph, checks, measured)
     scored = [r for r in rows if r["variant"] != "base"]
     # (2): every calibration model, weighted by its kernel sum's distance from the plan's
-    cal_sums, cal_ms = recalibrate(module, specs, graph, table, old["calibration"]["measured_ms"])[2], \
-        old["calibration"]["measured_ms"]
     raw = _uncalibrated(graph, table)
     local = []
     for (name, _, plan), ms in zip(checks, measured):
@@ -383,8 +376,8 @@ def main() -> int:
     ap.add_argument("--rescore", action="store_true",
                     help="score finished cells again with the current predictor (their recorded timings; no timing)")
     ap.add_argument("--ablate", action="store_true",
-                    help="score finished cells again with the calibration fitted without its heavy variant "
-                         "(recorded timings; no timing); the report then shows both")
+                    help="score finished cells again with the calibration fitted without its heavy variant and "
+                         "with a locally weighted fit (recorded timings; no timing); the report shows all three")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     args = ap.parse_args()
     if args.results:
@@ -408,9 +401,9 @@ def main() -> int:
                 f.unlink()
             shutil.rmtree(TABLES / "_unused", ignore_errors=True)
         done = done_rows()
-        if args.rescore:
-            from edgeprune.errors import EdgepruneError
+        from edgeprune.errors import EdgepruneError
 
+        if args.rescore:
             for (model, rt), old in done.items():
                 if "rows" not in old or old.get("predictor", 1) >= PREDICTOR:
                     continue
@@ -431,7 +424,11 @@ def main() -> int:
                 if "rows" not in old or (old.get("ablation") or {}).get("version") == ABLATION or n_cal <= 4:
                     continue
                 print(f"[{time.strftime('%H:%M:%S')}] ablate {model} / {rt}", file=sys.stderr, flush=True)
-                row = {**old, "ablation": ablate_cell(old)}
+                try:
+                    row = {**old, "ablation": ablate_cell(old)}
+                except EdgepruneError as e:  # e.g. its table is missing: the cell keeps its row
+                    print(f"cannot ablate {model} / {rt}: {e}", file=sys.stderr)
+                    continue
                 with open(JSONL, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps({"model": model, "runtime": rt, "with_heavy": old["summary"],

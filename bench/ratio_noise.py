@@ -106,7 +106,12 @@ def main() -> int:
     from edgeprune.latency.measure import measure_interleaved
     from edgeprune.pruning.check import SETTINGS
 
-    specs, named = model_variants(args.model, args.input) if args.model else models()
+    from edgeprune.errors import EdgepruneError
+
+    try:
+        specs, named = model_variants(args.model, args.input) if args.model else models()
+    except EdgepruneError as e:  # a bad --model or --input: the loader's one-line message
+        ap.error(str(e))
     settings = BenchSettings(threads=1, **SETTINGS)  # the prune check's settings
     ratios = {m: [] for m in ("rounds", "blocks")}
     seconds = {m: [] for m in ratios}

@@ -280,6 +280,10 @@ def test_calibration_fit_is_least_squares_on_relative_error():
     assert scale == pytest.approx(0.45) and overhead == pytest.approx(0.0, abs=1e-9)
     overhead, scale = fit_calibration(sums, [0.1 * s for s in sums])  # a broken table: bounded, overhead absorbs it
     assert scale == 0.25 and overhead < 0
+    # weights: a point weighted 0 does not pull the line (it does unweighted)
+    off = [0.5 + 1.2 * s for s in sums[:3]] + [9.0]
+    assert fit_calibration(sums, off, weights=[1, 1, 1, 0]) == (pytest.approx(0.5), pytest.approx(1.2))
+    assert fit_calibration(sums, off)[1] != pytest.approx(1.2)
 
 
 def test_recalibrate_refits_on_recorded_timings_with_the_same_plans():

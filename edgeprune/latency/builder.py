@@ -458,8 +458,10 @@ def _uncalibrated(graph: KernelGraph, table: LatencyTable):
     return raw
 
 
-def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
-    """(overhead, scale) minimizing the relative error of overhead + scale * sum over the points.
+def fit_calibration(sums: Sequence[float], measured: Sequence[float],
+                    weights: Sequence[float] | None = None) -> tuple[float, float]:
+    """(overhead, scale) minimizing the relative error of overhead + scale * sum over the points,
+    each point's squared error times its weight (default: all 1).
 
     Scale is kept in SCALE_RANGE; points whose kernel sums barely differ give an overhead only. The
     range was [0.5, 2] and 28x28 models hit its floor: their micro-kernels sum to about 2.2x the
@@ -471,9 +473,10 @@ def fit_calibration(sums: Sequence[float], measured: Sequence[float]) -> tuple[f
     s, t = np.asarray(sums, float), np.asarray(measured, float)
     if len(s) < 2 or (s.max() - s.min()) < 0.05 * s.max():
         return float(t[0] - s[0]), 1.0
-    w = 1.0 / t
-    x = np.stack([w, w * s], axis=1)  # rows: (1, s) / t  vs  t / t = 1
-    overhead, scale = np.linalg.lstsq(x, np.ones_like(t), rcond=None)[0]
+    r = np.ones_like(t) if weights is None else np.sqrt(np.asarray(weights, float))
+    w = r / t
+    x = np.stack([w, w * s], axis=1)  # rows: (1, s) / t  vs  t / t = 1, each row times sqrt(weight)
+    overhead, scale = np.linalg.lstsq(x, r, rcond=None)[0]
     lo, hi = SCALE_RANGE
     if not lo <= scale <= hi:
         scale = float(min(max(scale, lo), hi))
