@@ -81,7 +81,7 @@ def run_model(name: str, table, n_plans: int, min_s: float, n_materialize: int) 
         ratios = group_ratios(graph, prng)
         variant = prune_variant(module, specs, ratios, list(ratios), 8)
         direct = LatencyModel.from_graph(extract_kernels(variant, specs), table, allow_missing=False)
-        direct.overhead_ms, direct.scale = lm.overhead_ms, lm.scale
+        direct.overhead_ms, direct.scale, direct.curve = lm.overhead_ms, lm.scale, lm.curve
         from_model = direct.predict()
         times.append(time.perf_counter() - t0)
         plan = {k: v for k, v in out_channels(variant).items() if k in base}

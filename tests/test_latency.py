@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -268,7 +269,7 @@ def test_no_kernel_is_predicted_cheaper_per_unit_of_work_than_at_its_anchor():
 
 
 def test_calibration_fit_is_least_squares_on_relative_error():
-    from edgeprune.latency.builder import fit_calibration
+    from edgeprune.latency.calibration import fit_calibration
 
     sums = [10.0, 3.0, 5.0, 4.0]
     overhead, scale = fit_calibration(sums, [0.5 + 1.2 * s for s in sums])
@@ -295,7 +296,7 @@ def test_recalibrate_refits_on_recorded_timings_with_the_same_plans():
     graph = extract_kernels(model, SMALL)
     table = synthetic_table(graph)
     raw = LatencyModel.from_graph(graph, table)
-    raw.overhead_ms, raw.scale = 0.0, 1.0
+    raw.set_calibration(0.0, 1.0)
     variants = calibration_variants(model, SMALL, graph, 8)
     assert len(variants) == 1 + len(CALIBRATION_RATIOS) + CALIBRATION_RANDOM + CALIBRATION_HEAVY
     assert variants[0][2] is None and [v[0] for v in variants[-CALIBRATION_HEAVY:]] == ["heavy"] * CALIBRATION_HEAVY
@@ -603,3 +604,65 @@ def test_measure_interleaved_alternates_in_blocks_and_takes_the_median_block_rat
                                       relative_to_first=True, statistic=lambda t: t.p50_ms)
     assert seen == [["model0.onnx", "model1.onnx"]] * 2
     assert rel[0] == pytest.approx(1.0) and rel[1] / rel[0] == pytest.approx(0.4)
+
+
+def test_local_calibration_follows_a_curved_sum_to_latency_relation():
+    """Small plans cost relatively more than their kernels say (fixed per-call work): one line through
+    mild and heavy calibration models misses both; the locally weighted curve passes near each."""
+    from edgeprune.latency.calibration import CalibrationCurve, fit_calibration
+
+    sums = [0.54, 0.25, 0.32, 0.28, 0.16]
+    measured = [0.3 * s ** 0.7 for s in sums]
+    curve = CalibrationCurve(sums, measured)
+    o, k = fit_calibration(sums, measured)
+    local = max(abs(curve(s)[0] - t) / t for s, t in zip(sums, measured))
+    line = max(abs(o + k * s - t) / t for s, t in zip(sums, measured))
+    assert local < 0.01 < line
+    xs = np.geomspace(0.01, 2.0, 400)
+    ys = [curve(x)[0] for x in xs]
+    assert all(b >= a for a, b in zip(ys, ys[1:]))  # pruning more never predicts slower
+    value, slope = curve(0.3)
+    assert slope == pytest.approx((curve(0.3 + 1e-6)[0] - curve(0.3 - 1e-6)[0]) / 2e-6, rel=1e-3)
+    over, scale = curve.line_at(0.3)
+    assert over + scale * 0.3 == pytest.approx(value)
+    # records with fewer than three calibration models keep their one line
+    assert CalibrationCurve.from_record({"calibration": {"kernel_sum_ms": sums[:2], "measured_ms": measured[:2]}}) is None
+    assert CalibrationCurve.from_record({"calibration": {"kernel_sum_ms": sums, "measured_ms": measured}}) is not None
+
+
+def test_predictor_reads_its_record_through_the_local_curve():
+    from edgeprune.latency.calibration import CalibrationCurve
+
+    model = small_model()
+    graph = extract_kernels(model, SMALL)
+    table = synthetic_table(graph)
+    raw = LatencyModel.from_graph(graph, table)
+    raw.set_calibration(0.0, 1.0)
+    names = list(raw.channels())
+    plans = [None] + [{n: max(1, round(c * f)) for n, c in raw.channels().items()} for f in (0.75, 0.5, 0.25)]
+    sums = [raw.predict(p) for p in plans]
+    assert len(set(sums)) == len(sums)
+    measured = [0.05 + 0.8 * s ** 0.8 for s in sums]
+    table.models[graph.structure_key]["calibration"] = {"kernel_sum_ms": sums, "measured_ms": measured}
+    lm = LatencyModel.from_graph(graph, table)
+    assert lm.curve is not None
+    curve = CalibrationCurve(sums, measured)
+    for p, s in zip(plans, sums):
+        assert lm.predict(p) == pytest.approx(curve(s)[0], rel=1e-9)
+    line = LatencyModel.from_graph(graph, table, local=False)  # the record's one line (0.2 + 1.1 s here)
+    assert line.curve is None and line.predict() == pytest.approx(0.2 + 1.1 * sums[0])
+    # the differentiable predictor: the same value, and the curve's slope in its gradient
+    grads = []
+    for name, width in raw.channels().items():
+        x = width - 7.5  # across a tile's step (8 wide here): torch_predict is linear between integers
+        c = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        lm.torch_predict({name: c}).backward()
+        fd = (float(lm.torch_predict({name: torch.tensor(x + 1e-4, dtype=torch.float64)}))
+              - float(lm.torch_predict({name: torch.tensor(x - 1e-4, dtype=torch.float64)}))) / 2e-4
+        assert float(c.grad) == pytest.approx(fd, rel=1e-3, abs=1e-12), name
+        grads.append(float(c.grad))
+    assert max(grads) > 0
+    # per-layer rows are scaled by the local line's scale at this plan
+    over, scale = lm.calibration_at(plans[2])
+    layers = sum(r["ms"] for r in lm.predict_layers(plans[2]))
+    assert layers + over + scale * lm._fixed_ms == pytest.approx(lm.predict(plans[2]), rel=1e-6)

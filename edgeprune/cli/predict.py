@@ -30,8 +30,10 @@ def predict_cmd(model, input_text, weights, table_path, channels, force_table, a
     lm = LatencyModel.build(loaded.module, specs, table)
     total = lm.predict(plan)
     layers = lm.predict_layers(plan)
+    overhead, scale = lm.calibration_at(plan)
     meta = table.meta
-    data = {"latency_ms": round(total, 4), "overhead_ms": round(lm.overhead_ms, 4), "scale": lm.scale,
+    data = {"latency_ms": round(total, 4), "overhead_ms": round(overhead, 4), "scale": round(scale, 6),
+            "calibration": "local" if lm.curve is not None else "line",
             "calibrated": lm.record is not None, "device": meta["device"], "runtime": meta["runtime"],
             "precision": meta["precision"], "threads": meta.get("threads"),
             "layers": [{**r, "ms": round(r["ms"], 5)} for r in layers]}
@@ -48,7 +50,7 @@ def predict_cmd(model, input_text, weights, table_path, channels, force_table, a
         t.add_row(r["name"], r["op"], str(r["cin"]), str(r["cout"]), f"{r['ms']:.4f}", f"{100 * r['ms'] / total:.1f}")
     c = Console()
     c.print(t)
-    c.print(f"predicted latency: {total:.3f} ms (overhead {lm.overhead_ms:+.3f} ms"
+    c.print(f"predicted latency: {total:.3f} ms (overhead {overhead:+.3f} ms, scale {scale:.3f}"
             f"{'' if lm.record else ', model not calibrated: run edgeprune profile for it'})")
 
 

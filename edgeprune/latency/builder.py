@@ -27,6 +27,7 @@ from typing import Sequence
 
 from edgeprune.devices.runner import BenchSettings
 from edgeprune.errors import EdgepruneError, TableError
+from edgeprune.latency.calibration import fit_calibration
 from edgeprune.latency.kernels import Kernel, KernelGraph, extract_kernels
 from edgeprune.latency.table import LatencyTable, build_lock, default_table_path, library_versions, load_table
 
@@ -362,7 +363,6 @@ CALIBRATION_RATIOS = ()   # uniform pruning ratios of calibration variants (alig
 CALIBRATION_RANDOM = 3    # random channel-pruned variants, seeded apart from any validation seed
 CALIBRATION_HEAVY = 1     # then random variants pruned 50-80% per group: the widths a 2-3x prune reaches
 HEAVY_RATIOS = (0.5, 0.8)
-SCALE_RANGE = (0.25, 4.0)  # calibration scale bounds (a fit outside them is a broken table, not a model)
 CALIBRATION_SEED = 7919
 
 
@@ -449,36 +449,25 @@ def recalibrate(module, input_specs, graph: KernelGraph, table: LatencyTable, me
     return overhead, scale, sums
 
 
+def refit_calibration(module, input_specs, graph: KernelGraph, table: LatencyTable, granularity: int = 8) -> dict:
+    """The model's record (in memory; `table.save()` keeps it) with its calibration refitted on its own
+    recorded timings by the current predictor: the line and the kernel sums the predictor's locally
+    weighted curve reads. A table calibrated under an older predictor must not pair old sums with it."""
+    record = table.models.get(graph.structure_key) or {}
+    measured = (record.get("calibration") or {}).get("measured_ms")
+    if not measured:
+        raise TableError(f"{table.path or 'latency table'}: no calibration timings for this model; run `edgeprune "
+                         "profile` for it")
+    overhead, scale, sums = recalibrate(module, input_specs, graph, table, measured, granularity)
+    record.update(overhead_ms=round(overhead, 6), scale=round(scale, 6))
+    record["calibration"] = {**record["calibration"], "kernel_sum_ms": sums}
+    return record
+
+
 def _uncalibrated(graph: KernelGraph, table: LatencyTable):
     """The predictor without overhead and scale: its predictions are the kernel sums calibration fits."""
     from edgeprune.latency.predictor import LatencyModel
 
     raw = LatencyModel.from_graph(graph, table)
-    raw.overhead_ms, raw.scale = 0.0, 1.0
+    raw.set_calibration(0.0, 1.0)
     return raw
-
-
-def fit_calibration(sums: Sequence[float], measured: Sequence[float],
-                    weights: Sequence[float] | None = None) -> tuple[float, float]:
-    """(overhead, scale) minimizing the relative error of overhead + scale * sum over the points,
-    each point's squared error times its weight (default: all 1).
-
-    Scale is kept in SCALE_RANGE; points whose kernel sums barely differ give an overhead only. The
-    range was [0.5, 2] and 28x28 models hit its floor: their micro-kernels sum to about 2.2x the
-    model (per-call work each micro-model pays once), and a clamped scale pushed the overhead
-    negative, which over-predicted every narrow plan's speedup (bench/results/prune_pareto.md).
-    """
-    import numpy as np
-
-    s, t = np.asarray(sums, float), np.asarray(measured, float)
-    if len(s) < 2 or (s.max() - s.min()) < 0.05 * s.max():
-        return float(t[0] - s[0]), 1.0
-    r = np.ones_like(t) if weights is None else np.sqrt(np.asarray(weights, float))
-    w = r / t
-    x = np.stack([w, w * s], axis=1)  # rows: (1, s) / t  vs  t / t = 1, each row times sqrt(weight)
-    overhead, scale = np.linalg.lstsq(x, r, rcond=None)[0]
-    lo, hi = SCALE_RANGE
-    if not lo <= scale <= hi:
-        scale = float(min(max(scale, lo), hi))
-        overhead = float(np.sum(w * w * (t - scale * s)) / np.sum(w * w))
-    return float(overhead), float(scale)

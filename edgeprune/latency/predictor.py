@@ -26,6 +26,8 @@ prediction is a handful of numpy gathers: ~10,000 queries per second (bench/pred
 overhead_ms and scale are calibrated per model by `edgeprune profile` from end-to-end
 measurements of the model and random channel-pruned variants of it, timed in interleaved rounds
 (in-graph kernels run a little faster or slower than alone; the runtime has fixed per-inference work).
+With three or more calibration models, each plan gets the line fitted nearest its own kernel sum
+(edgeprune.latency.calibration): one line cannot follow both mild and 2-3x prunes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from edgeprune.errors import PruningError, TableError
+from edgeprune.latency.calibration import CalibrationCurve
 from edgeprune.latency.kernels import KernelGraph, extract_kernels
 from edgeprune.latency.table import LatencyTable
 
@@ -109,11 +112,14 @@ class _Resolved:
 class LatencyModel:
     """Per-kernel lookup arrays for one model on one table; see the module docstring."""
 
-    def __init__(self, graph: KernelGraph, table: LatencyTable, resolved: list[_Resolved | None], record: dict | None):
+    def __init__(self, graph: KernelGraph, table: LatencyTable, resolved: list[_Resolved | None], record: dict | None,
+                 local: bool = True):
         self.graph, self.table, self.record = graph, table, record
         self.kernels = graph.kernels
         self.overhead_ms = float(record.get("overhead_ms", table.call_ms)) if record else table.call_ms
         self.scale = float(record.get("scale", 1.0)) if record else 1.0
+        # kernel sum -> latency; None: the one line (overhead_ms, scale)
+        self.curve: CalibrationCurve | None = CalibrationCurve.from_record(record) if local else None
         self._fixed_ms = 0.0
         live = [i for i, r in enumerate(resolved) if r is not None and self.kernels[i].dims > 0]
         for i, r in enumerate(resolved):
@@ -170,12 +176,15 @@ class LatencyModel:
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def build(cls, module, input_specs, table: LatencyTable) -> "LatencyModel":
+    def build(cls, module, input_specs, table: LatencyTable, local: bool = True) -> "LatencyModel":
         graph = extract_kernels(module, input_specs)
-        return cls.from_graph(graph, table)
+        return cls.from_graph(graph, table, local=local)
 
     @classmethod
-    def from_graph(cls, graph: KernelGraph, table: LatencyTable, allow_missing: bool = False) -> "LatencyModel":
+    def from_graph(cls, graph: KernelGraph, table: LatencyTable, allow_missing: bool = False,
+                   local: bool = True) -> "LatencyModel":
+        """`local=False`: the record's one calibration line for every plan (how tables were read before
+        the locally weighted curve; the fidelity benchmark scores both)."""
         record = table.models.get(graph.structure_key)
         anchors = (record or {}).get("anchors", {})
         resolved = []
@@ -189,7 +198,7 @@ class LatencyModel:
         if record is None and not allow_missing:
             log.warning("no calibration for this model in %s; overhead is the runner's call cost only "
                         "(run `edgeprune profile` for this model to calibrate)", table.path)
-        return cls(graph, table, resolved, record)
+        return cls(graph, table, resolved, record, local)
 
     # ------------------------------------------------------------ queries
     def channels(self) -> dict[str, int]:
@@ -235,15 +244,33 @@ class LatencyModel:
         b = self._b[self._b_off + b_idx]
         return _combine(a, b, self._m, self._kappa, self._two_d, cin / self._ci0, cout / self._co0), cin, cout
 
+    def set_calibration(self, overhead_ms: float, scale: float) -> None:
+        """One line for every plan (drops the locally weighted curve): scale 1, overhead 0 gives raw kernel sums."""
+        self.overhead_ms, self.scale, self.curve = float(overhead_ms), float(scale), None
+
+    def _latency(self, kernel_sum: float) -> tuple[float, float]:
+        """(end-to-end ms, d ms / d kernel sum) at a plan's raw kernel sum."""
+        if self.curve is None:
+            return self.overhead_ms + self.scale * kernel_sum, self.scale
+        return self.curve(kernel_sum)
+
+    def calibration_at(self, channels: Mapping[str, int] | None = None) -> tuple[float, float]:
+        """(overhead ms, scale) of the calibration line this plan is predicted with."""
+        ms, _, _ = self._kernel_ms(channels)
+        if self.curve is None:
+            return self.overhead_ms, self.scale
+        return self.curve.line_at(float(ms.sum() + self._fixed_ms))
+
     def predict(self, channels: Mapping[str, int] | None = None) -> float:
         """End-to-end latency (ms) of the model, or of the pruned configuration `channels`."""
         ms, _, _ = self._kernel_ms(channels)
-        return float(self.overhead_ms + self.scale * (ms.sum() + self._fixed_ms))
+        return float(self._latency(float(ms.sum() + self._fixed_ms))[0])
 
     def predict_layers(self, channels: Mapping[str, int] | None = None) -> list[dict]:
         ms, cin, cout = self._kernel_ms(channels)
+        scale = self.scale if self.curve is None else self.curve.line_at(float(ms.sum() + self._fixed_ms))[1]
         rows = [{"name": self.kernels[i].name, "op": self.kernels[i].op, "cin": int(cin[r]), "cout": int(cout[r]),
-                 "ms": float(self.scale * ms[r])} for r, i in enumerate(self._live)]
+                 "ms": float(scale * ms[r])} for r, i in enumerate(self._live)]
         return rows
 
     def torch_predict(self, channels: Mapping[str, "object"]):
@@ -271,7 +298,9 @@ class LatencyModel:
         b = torch.where(torch.as_tensor(self._two_d), b_full, torch.ones_like(b_full))
         total = _combine(a, b, torch.as_tensor(self._m), torch.as_tensor(self._kappa), torch.as_tensor(self._two_d),
                          cin / torch.as_tensor(self._ci0), cout / torch.as_tensor(self._co0), xp=torch).sum() + self._fixed_ms
-        return self.overhead_ms + self.scale * total
+        # the calibration curve is piecewise linear: its value and slope at this sum, the gradient through the sum
+        value, slope = self._latency(float(total.detach()))
+        return value + slope * (total - total.detach())
 
     def steps(self, name: str) -> list[int]:
         """Out-channel counts of module `name` that cost measurably more (>= 3%) than one channel fewer.

@@ -26,11 +26,12 @@ def validation_variants(module, input_specs: Sequence, graph, *, n: int, granula
     return out
 
 
-def score_variants(table, graph, variants, measured: Sequence[float]) -> list[dict]:
-    """Rows {variant, predicted_ms, measured_ms, error_pct, kept_pct} from the table's current calibration."""
+def score_variants(table, graph, variants, measured: Sequence[float], local: bool = True) -> list[dict]:
+    """Rows {variant, predicted_ms, measured_ms, error_pct, kept_pct} from the table's current calibration
+    (`local=False`: its one line, not the locally weighted curve)."""
     from edgeprune.latency.predictor import LatencyModel
 
-    lm = LatencyModel.from_graph(graph, table)
+    lm = LatencyModel.from_graph(graph, table, local=local)
     full = max(1, sum(lm.channels().values()))
     rows = []
     for (name, _, plan), ms in zip(variants, measured):
