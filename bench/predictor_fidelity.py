@@ -52,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.results_io import environment  # noqa: E402
+from edgeprune.latency.calibration import BANDWIDTH  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 JSONL = RESULTS / "predictor_fidelity.jsonl"
 TABLES = RESULTS / "predictor_fidelity_tables"
@@ -62,8 +63,10 @@ PROTOCOL = 3  # end-to-end timing statistic (see the docstring)
 # how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
 # staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine);
 # 3 = also no kernel cheaper per unit of work than at its anchor (proportional_floor), and the
-# calibration scale bounded to [0.25, 4] instead of [0.5, 2]
-PREDICTOR = 3
+# calibration scale bounded to [0.25, 4] instead of [0.5, 2]; 4 = each plan through the calibration
+# curve, a least-squares line per kernel sum with the calibration models weighted by distance
+# (edgeprune.latency.calibration) instead of one line through all of them
+PREDICTOR = 4
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
 MODELS = ["resnet18", "mobilenet_v3_small", "mobilenet_v2", "mnasnet0_5", "squeezenet1_1", "regnet_x_400mf",
           "efficientnet_b0", "resnet34", "mobilenet_v3_large", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
@@ -149,76 +152,53 @@ def _cell(old: dict) -> tuple:
 
     specs = (InputSpec((1, 3, RES, RES)),)
     module = torchvision.models.get_model(old["model"], weights=None).eval()
-    return module, specs, load_table(TABLES / f"{old['runtime']}-fp32.json"), extract_kernels(module, specs)
+    # force: nothing is timed here; the recorded timings and the table come from the same (earlier) host
+    table = load_table(TABLES / f"{old['runtime']}-fp32.json", force=True)
+    return module, specs, table, extract_kernels(module, specs)
 
 
 def rescore_cell(old: dict) -> dict:
     """Score a finished cell again with the current predictor: same table, same timings (the calibration
     models' and the scored variants', from the row), new predictions and calibration fit."""
-    from edgeprune.latency.builder import recalibrate
+    from edgeprune.latency.builder import refit_calibration
     from edgeprune.latency.validate import error_summary, score_variants, validation_variants
 
     module, specs, table, graph = _cell(old)
-    cal = dict(old["calibration"])
-    overhead, scale, sums = recalibrate(module, specs, graph, table, cal["measured_ms"])
     # the refit lives in this in-memory table only: the committed table keeps the calibration it was built with
-    table.models.setdefault(graph.structure_key, {}).update(overhead_ms=overhead, scale=scale)
+    record = table.models.setdefault(graph.structure_key, {})
+    record["calibration"] = dict(old["calibration"])
+    record = refit_calibration(module, specs, graph, table)
     checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
     rows = score_variants(table, graph, checks, [r["measured_ms"] for r in old["rows"]])
-    cal.update(kernel_sum_ms=sums, overhead_ms=overhead, scale=scale)
+    cal = {**record["calibration"], "overhead_ms": record["overhead_ms"], "scale": record["scale"]}
     scored = [r for r in rows if r["variant"] != "base"]
-    return {**old, "predictor": PREDICTOR, "rescored": True, "overhead_ms": round(overhead, 6),
-            "scale": round(scale, 6), "calibration": cal, "rows": rows, "summary": error_summary(scored),
+    return {**old, "predictor": PREDICTOR, "rescored": True, "overhead_ms": record["overhead_ms"],
+            "scale": record["scale"], "calibration": cal, "rows": rows, "summary": error_summary(scored),
             "previous_summary": old.get("summary")}
 
 
-ABLATION = 2  # 1: without the heavy variant; 2: also the locally weighted fit
-BANDWIDTH = 0.35  # of the locally weighted calibration, in log kernel-sum
-
-
-def local_fit(sums, measured, s: float, h: float = BANDWIDTH) -> tuple[float, float]:
-    """(overhead, scale) for a plan whose raw kernel sum is `s`: the calibration's least squares with
-    each calibration model weighted by how close its kernel sum is to `s` (Gaussian in log sum)."""
-    import numpy as np
-
-    from edgeprune.latency.builder import fit_calibration
-
-    k = np.exp(-np.log(np.asarray(sums, float) / s) ** 2 / (2 * h * h))
-    if np.sort(k)[-2] < 1e-3:  # fewer than two calibration models near s: the global fit
-        return fit_calibration(sums, measured)
-    return fit_calibration(sums, measured, weights=k)
+ABLATION = 3  # 1: without the heavy variant; 2: also a locally weighted fit (now the predictor's, v4);
+              # 3: one line without the heavy variant, on predictor v4's kernel sums
 
 
 def ablate_cell(old: dict, n_fit: int = 4) -> dict:
-    """The cell's variants scored (1) with the calibration fitted on its first `n_fit` calibration
-    models only (the model and its mild variants: without the heavy one, added for 2-3x prunes) and
-    (2) with a locally weighted fit on all of them (`local_fit`), on the recorded timings; nothing
-    is timed. (1) says whether the heavy point costs fidelity on mild prunes, (2) whether weighting
-    by distance keeps it for heavy plans without that cost."""
-    from edgeprune.latency.builder import _uncalibrated, fit_calibration, recalibrate
+    """The cell's variants scored with one calibration line fitted on its first `n_fit` calibration
+    models only (the model and its mild variants, without the heavy one added for 2-3x prunes), on
+    the recorded timings; nothing is timed. With the report's `previous` row (one line through all
+    of them), it says what the heavy point costs a single line, and what the local curve wins back."""
+    from edgeprune.latency.builder import fit_calibration, recalibrate
     from edgeprune.latency.validate import error_summary, score_variants, validation_variants
 
     module, specs, table, graph = _cell(old)
     cal_ms = old["calibration"]["measured_ms"]
     cal_sums = recalibrate(module, specs, graph, table, cal_ms)[2]  # every calibration model's kernel sum
-    overhead, scale = fit_calibration(cal_sums[:n_fit], cal_ms[:n_fit])  # (1)
+    overhead, scale = fit_calibration(cal_sums[:n_fit], cal_ms[:n_fit])
     table.models.setdefault(graph.structure_key, {}).update(overhead_ms=overhead, scale=scale)  # in memory only
     checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
-    measured = [r["measured_ms"] for r in old["rows"]]
-    rows = score_variants(table, graph, checks, measured)
+    rows = score_variants(table, graph, checks, [r["measured_ms"] for r in old["rows"]], local=False)
     scored = [r for r in rows if r["variant"] != "base"]
-    # (2): every calibration model, weighted by its kernel sum's distance from the plan's
-    raw = _uncalibrated(graph, table)
-    local = []
-    for (name, _, plan), ms in zip(checks, measured):
-        s = raw.predict(plan)
-        o, k = local_fit(cal_sums, cal_ms, s)
-        predicted = o + k * s
-        local.append({"variant": name, "predicted_ms": round(predicted, 4), "measured_ms": round(ms, 4),
-                      "error_pct": round(100 * (predicted - ms) / ms, 2)})
     return {"version": ABLATION, "fitted_on": n_fit, "overhead_ms": round(overhead, 6), "scale": round(scale, 6),
-            "rows": rows, "summary": error_summary(scored), "local_rows": local, "bandwidth": BANDWIDTH,
-            "local_summary": error_summary([r for r in local if r["variant"] != "base"])}
+            "rows": rows, "summary": error_summary(scored)}
 
 
 def _previous_summary(rows: list[dict], first: dict) -> dict:
@@ -233,7 +213,9 @@ def _previous_summary(rows: list[dict], first: dict) -> dict:
     return error_summary(out)
 
 
-def write_report() -> dict:
+def write_report(timed: bool = True) -> dict:
+    """The JSON, markdown and plot from the JSONL. `timed=False` (a rescore, an ablation, --report):
+    the machine recorded is the one the timings were taken on, from the previous report."""
     from edgeprune.files import atomic_write_json, atomic_write_text
     from edgeprune.latency.validate import error_summary
 
@@ -242,7 +224,8 @@ def write_report() -> dict:
     failed = [r for r in done.values() if "error" in r]
     # what `previous` compares with: re-timed cells -> the same predictor on the older protocol's timings;
     # rescored cells -> the predictor before this one on the same timings
-    if any(r.get("remeasured") and r.get("protocol") == PROTOCOL for r in rows):
+    rescored_now = any(r.get("rescored") and r.get("predictor") == PREDICTOR for r in rows)
+    if not rescored_now and any(r.get("remeasured") and r.get("protocol") == PROTOCOL for r in rows):
         first, since = done_rows(PROTOCOL - 1, predictor=PREDICTOR), f"timing protocol {PROTOCOL - 1}"
         changed = [r for r in rows if (r["model"], r["runtime"]) in first]
     else:
@@ -258,17 +241,19 @@ def write_report() -> dict:
         if prev and len(prev) == len(mine):  # every cell rescored: the same variants under the previous predictor
             previous = _previous_summary(prev, first)
         ablated = [v for r in mine if r.get("ablation") for v in r["ablation"]["rows"] if v["variant"] != "base"]
-        without_heavy = error_summary(ablated) if mine and all(r.get("ablation") for r in mine) else None
-        loc = [v for r in mine if (r.get("ablation") or {}).get("local_rows") for v in r["ablation"]["local_rows"]
-               if v["variant"] != "base"]
-        local = error_summary(loc) if mine and all((r.get("ablation") or {}).get("local_rows") for r in mine) else None
-        per_rt[rt] = {**error_summary(preds), "previous": previous, "without_heavy": without_heavy, "local": local, "models": len(mine),
+        without_heavy = (error_summary(ablated) if mine and all((r.get("ablation") or {}).get("version") == ABLATION
+                                                                 for r in mine) else None)
+        per_rt[rt] = {**error_summary(preds), "previous": previous, "without_heavy": without_heavy, "models": len(mine),
                       "families": len({r["family"] for r in mine}),
                       "measurements": sum(r["measurements"] for r in mine),
                       "mean_table_build_s": round(statistics.fmean(r["table_build_s"] for r in mine), 1) if mine else None,
                       "max_table_build_s": max((r["table_build_s"] for r in mine), default=None)}
+    env = environment(TOOLS)
+    previous_json = RESULTS / "predictor_fidelity.json"
+    if not timed and previous_json.exists():
+        env.update(machine=json.loads(previous_json.read_text())["machine"], scored_on=env["machine"])
     out = {"benchmark": "predictor_fidelity", "input": f"1x3x{RES}x{RES}", "threads": THREADS,
-           "variants_per_model": VARIANTS, **environment(TOOLS), "per_runtime": per_rt, "models": rows, "failed": failed,
+           "variants_per_model": VARIANTS, **env, "per_runtime": per_rt, "models": rows, "failed": failed,
            "complete": all((m, rt) in done for m in MODELS for rt in RUNTIMES)}
     atomic_write_json(RESULTS / "predictor_fidelity.json", out)
     lines = ["# Latency predictor fidelity", "",
@@ -290,18 +275,20 @@ def write_report() -> dict:
              "", f"Table reading (predictor v{PREDICTOR}): each width's measured line is read as a non-decreasing "
              "staircase (a narrower count timed slower than a wider one takes the wider one's time) and the "
              "width interaction is capped so a kernel is never predicted above either line; no kernel is predicted "
-             "cheaper per unit of work than at its anchor; calibration scale within [0.25, 4]."
+             "cheaper per unit of work than at its anchor; calibration scale within [0.25, 4]"
+             + ("; each plan's latency from its kernel sum s through the calibration curve: a least-squares line per s "
+                "with the calibration models weighted by exp(-ln(s_i/s)^2 / 2h^2), h = "
+                f"{BANDWIDTH} (edgeprune.latency.calibration), made non-decreasing." if PREDICTOR >= 4 else ".")
+             + (" predictor v3 read every plan through one line fitted on all calibration models." if PREDICTOR == 4 else "")
              + (f" {len(changed)} cells were re-timed under protocol {PROTOCOL} on the committed tables (calibration "
                 f"refitted on the new timings); `previous` = the same cells' errors under {since}."
                 if changed and since.startswith("timing") else
                 f" {len(changed)} cells were rescored with it: the same tables and the same end-to-end timings as their "
                 "first scoring (calibration refitted on the recorded timings of the calibration models), new "
                 f"predictions only; `previous` = the errors under {since}." if changed else "")
-             + (" `calibrated without the heavy variant`: the same timings, the calibration fitted on the model and "
+             + (" `one line without the heavy variant`: the same timings, one calibration line fitted on the model and "
                 "its 3 mild random variants only (`--ablate`), i.e. without the variant pruned 50-80% per group that "
-                "calibration adds for the pruning solver's 2-3x plans. `calibrated locally`: the same timings, "
-                "every calibration model, each plan's overhead and scale fitted with the calibration models weighted "
-                f"by exp(-ln(s_i/s)^2 / 2h^2), s = kernel sums, h = {BANDWIDTH} (bench/predictor_fidelity.py local_fit)."
+                "calibration adds for the pruning solver's 2-3x plans."
                 if any(s.get("without_heavy") for s in per_rt.values()) else ""),
              "", "| runtime | models | families | predictions | within ±10% | within ±5% | mean abs err | max abs err | "
              "measurements | mean table build (s) | max (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -310,8 +297,7 @@ def write_report() -> dict:
             lines.append(f"| {rt} | {s['models']} | {s['families']} | {s['n']} | {s['within_10_pct']}% | "
                          f"{s['within_5_pct']}% | {s['mean_abs_pct']}% | {s['max_abs_pct']}% | {s['measurements']} | "
                          f"{s['mean_table_build_s']} | {s['max_table_build_s']} |")
-    for label, key in (("previous", "previous"), ("calibrated without the heavy variant", "without_heavy"),
-                       ("calibrated locally", "local")):
+    for label, key in (("previous", "previous"), ("one line without the heavy variant", "without_heavy")):
         for rt, s in per_rt.items():
             p = s.get(key)
             if p and p.get("n"):
@@ -332,7 +318,9 @@ def write_report() -> dict:
                      f"{r.get('table_points', '-')} | {r['table_build_s']} | {base} | {errs} |")
     for r in failed:
         lines.append(f"\nFAILED {r['model']} / {r['runtime']}: {r['error']}")
-    lines += ["", f"Generated {out['generated']}. Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items()), ""]
+    scored = (f" Scored without timing on {out['scored_on']['cpu']}; the timings are from the machine above."
+              if out.get("scored_on") and out["scored_on"]["cpu"] != out["machine"]["cpu"] else "")
+    lines += ["", f"Generated {out['generated']}.{scored} Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items()), ""]
     atomic_write_text(RESULTS / "predictor_fidelity.md", "\n".join(lines))
     _plot(rows)
     return out
@@ -376,8 +364,8 @@ def main() -> int:
     ap.add_argument("--rescore", action="store_true",
                     help="score finished cells again with the current predictor (their recorded timings; no timing)")
     ap.add_argument("--ablate", action="store_true",
-                    help="score finished cells again with the calibration fitted without its heavy variant and "
-                         "with a locally weighted fit (recorded timings; no timing); the report shows all three")
+                    help="score finished cells again with one calibration line fitted without the heavy variant "
+                         "(recorded timings; no timing); the report shows it beside the predictor's")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     args = ap.parse_args()
     if args.results:
@@ -431,9 +419,8 @@ def main() -> int:
                     continue
                 with open(JSONL, "a", encoding="utf-8") as f:
                     f.write(json.dumps(row) + "\n")
-                print(json.dumps({"model": model, "runtime": rt, "with_heavy": old["summary"],
-                                  "without": row["ablation"]["summary"], "local": row["ablation"]["local_summary"]}),
-                      flush=True)
+                print(json.dumps({"model": model, "runtime": rt, "as_built": old["summary"],
+                                  "one_line_without_heavy": row["ablation"]["summary"]}), flush=True)
             done = {}
         older = done_rows(PROTOCOL - 1) if args.remeasure else {}
         cells = [(m, rt) for rt in args.runtimes.split(",") for m in args.models.split(",")]
@@ -457,7 +444,7 @@ def main() -> int:
             s = row.get("summary", {})
             print(json.dumps({"model": model, "runtime": rt, **s, "measurements": row.get("measurements"),
                               "table_build_s": row.get("table_build_s"), "error": row.get("error")}), flush=True)
-    out = write_report()
+    out = write_report(timed=not (args.report or args.rescore or args.ablate))
     print(json.dumps(out["per_runtime"], indent=2))
     return 0
 
