@@ -310,6 +310,17 @@ def test_recalibrate_refits_on_recorded_timings_with_the_same_plans():
     overhead, scale, again = recalibrate(model, SMALL, graph, table, [0.3 + 1.2 * s for s in sums])
     assert again == pytest.approx(sums)
     assert overhead == pytest.approx(0.3) and scale == pytest.approx(1.2)
+    # a record whose kernel sums came from an older predictor gets this predictor's sums and line back
+    from edgeprune.latency.builder import refit_calibration
+
+    measured = [0.3 + 1.2 * s for s in sums]
+    table.models[graph.structure_key]["calibration"] = {"kernel_sum_ms": [2 * s for s in sums], "measured_ms": measured}
+    record = refit_calibration(model, SMALL, graph, table)
+    assert record["calibration"]["kernel_sum_ms"] == pytest.approx(sums) and record["scale"] == pytest.approx(1.2)
+    assert LatencyModel.from_graph(graph, table).predict() == pytest.approx(measured[0], rel=1e-3)
+    del table.models[graph.structure_key]["calibration"]
+    with pytest.raises(TableError, match="no calibration timings"):
+        refit_calibration(model, SMALL, graph, table)
 
 
 def test_predictor_is_fast_graph_aware_and_checks_plans():

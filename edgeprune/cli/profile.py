@@ -52,8 +52,12 @@ def profile_cmd(model, input_text, weights, device, runtime, precision, threads,
                + (" (sweep budget reached: re-run to refine)" if report.budget_hit else ""))
     cal = report.calibration
     if cal:
-        click.echo(f"calibration: overhead {cal['overhead_ms']:+.3f} ms, scale {cal['scale']:.3f} "
-                   f"(measured {', '.join(f'{v:.3f}' for v in cal['measured_ms'])} ms)")
+        from edgeprune.latency.calibration import MIN_LOCAL_POINTS
+
+        n = len(cal["measured_ms"])
+        click.echo(f"calibration: overhead {cal['overhead_ms']:+.3f} ms, scale {cal['scale']:.3f} over {n} models "
+                   f"(measured {', '.join(f'{v:.3f}' for v in cal['measured_ms'])} ms)"
+                   + ("; each plan is read through the line fitted nearest its kernel sum" if n >= MIN_LOCAL_POINTS else ""))
     if report.validation:
         _print_validation(report.validation, data["validation_summary"])
 
