@@ -21,6 +21,7 @@ skips finished rows.
 
     flock /tmp/edgeprune-bench.lock nice -n 5 .venv/bin/python bench/prune_pareto.py
     .venv/bin/python bench/prune_pareto.py --report        # re-measure + rewrite the report only
+    ... prune_pareto.py --families resnet --speedups 1.5   # an extra budget (a family that cannot reach 2x here)
 """
 
 from __future__ import annotations
@@ -53,15 +54,17 @@ TABLE_BUDGET_S = 120
 GRANULARITY = 8       # table grid and torch-pruning round_to (4 was tried: its 60 s sweeps left off-tile widths
                       # interpolated, the knapsack chose 18/28-wide layers the table priced 1.6x under measured)
 BATCH = 128
-CONFIG = {"version": 2, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
-          "granularity": GRANULARITY, "clock": CLOCK}
+# rows of another CPU are history, not this run: a model's measured speedup is only comparable side by side
+CONFIG = {"version": 3, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
+          "granularity": GRANULARITY, "clock": CLOCK, "cpu": environment(())["machine"]["cpu"]}
 # knapsack/regularized rows also carry the version of edgeprune's prune protocol they ran under
 # (3: --speedup budgets, promise against the dense model measured beside the pruned one;
 #  4: fit and promise as the median of per-round ratios over 5 rounds, see HostTimer.side_by_side;
 #  5: predictor v2 (monotone lines, capped kappa), calibration with a heavily pruned variant, and
 #     side-by-side timings alternating in blocks of a few ms, see LocalRunner.bench_blocks;
-#  6: predictor v3 (no kernel cheaper per unit of work than at its anchor), scale bounds [0.25, 4])
-PRUNE_PROTOCOL = 6
+#  6: predictor v3 (no kernel cheaper per unit of work than at its anchor), scale bounds [0.25, 4];
+#  7: predictor v4, each plan through the locally weighted calibration curve, edgeprune.latency.calibration)
+PRUNE_PROTOCOL = 7
 CALIBRATION_PROTOCOL = 2  # the tables' calibration: 2 = with the heavy variant, block-alternating timings
 TOOLS = ("torch", "torch-pruning", "onnx", "onnxruntime", "numpy")
 
@@ -261,8 +264,17 @@ def table_for(family: str, module):
     from edgeprune.files import atomic_write_json
     from edgeprune.latency import build_table
 
+    from edgeprune.errors import TableError
+    from edgeprune.latency import load_table
+
     path = TABLES / f"{family}-onnxruntime-fp32.json"
     record_path = TABLES / f"{family}-build.json"
+    try:
+        if path.exists():
+            load_table(path)
+    except TableError as e:  # measured on another host (git keeps it): this host gets its own
+        print(json.dumps({"family": family, "rebuilding_table": str(e)}), flush=True)
+        record_path.unlink(missing_ok=True)
     if not record_path.exists() or json.loads(record_path.read_text()).get("granularity") != GRANULARITY:
         path.unlink(missing_ok=True)  # a table of other settings (grid, clock) is rebuilt, not extended
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
@@ -281,17 +293,18 @@ def refit(module, path: Path, record: dict, record_path: Path):
     (no timing: a predictor or fit change must not leave a fit made for the old one in place)."""
     from edgeprune.files import atomic_write_json
     from edgeprune.latency import load_table
-    from edgeprune.latency.builder import recalibrate
+    from edgeprune.latency.builder import refit_calibration
     from edgeprune.latency.kernels import extract_kernels
 
     table = load_table(path)
     graph = extract_kernels(module, specs())
     cal = record["calibration"]
-    overhead, scale, sums = recalibrate(module, specs(), graph, table, cal["measured_ms"], GRANULARITY)
-    if (round(overhead, 6), round(scale, 6)) != (round(cal["overhead_ms"], 6), round(cal["scale"], 6)):
-        table.models[graph.structure_key].update(overhead_ms=round(overhead, 6), scale=round(scale, 6))
+    before = dict(table.models[graph.structure_key])
+    now = refit_calibration(module, specs(), graph, table, GRANULARITY)
+    if now != before:
         table.save()
-        cal.update(overhead_ms=overhead, scale=scale, kernel_sum_ms=sums, refitted=True)
+        cal.update(overhead_ms=now["overhead_ms"], scale=now["scale"], kernel_sum_ms=now["calibration"]["kernel_sum_ms"],
+                   refitted=True)
         atomic_write_json(record_path, record)
     return table
 
@@ -525,6 +538,7 @@ def plot(res: dict) -> None:
 
 # ---------------------------------------------------------------- main
 def main() -> int:
+    global RESULTS, WORK, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, TABLE_BUDGET_S
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -532,12 +546,21 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny settings, results under /tmp (checks the script runs)")
     ap.add_argument("--redo", default="", help="rows to run again, e.g. resnet:2:knapsack,resnet:2:regularized "
                     "(after a fix; the new row is appended and replaces the old one in the report)")
+    ap.add_argument("--speedups", default=",".join(f"{x:g}" for x in SPEEDUPS),
+                    help="budgets to run (the report shows every finished one; 2 and 3 are the benchmark's own, "
+                         "others for a family that cannot reach them on this host)")
     args = ap.parse_args()
+    try:
+        speedups = tuple(float(x) for x in args.speedups.split(","))
+    except ValueError:
+        ap.error(f"--speedups {args.speedups!r}: give comma-separated numbers above 1, e.g. 1.5,2")
+    if any(x <= 1 for x in speedups):
+        ap.error(f"--speedups {args.speedups!r}: every budget must be a speedup above 1, e.g. 1.5,2")
     if args.smoke:
-        global RESULTS, WORK, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, TABLE_BUDGET_S
         RESULTS = Path("/tmp/prune_pareto_smoke/results")
         WORK, JSONL, TABLES = RESULTS.parent / "work", RESULTS / "prune_pareto.jsonl", RESULTS / "tables"
         TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, TABLE_BUDGET_S = 512, 0.5, 0.05, 1, (2.0,), 5
+        speedups = SPEEDUPS
         CONFIG = {**CONFIG, "smoke": True}
     import os
 
@@ -552,9 +575,9 @@ def main() -> int:
             fam, x, meth = parts[0], float(parts[1]), parts[2]
         except (IndexError, ValueError):
             fam = x = meth = None
-        if len(parts) != 3 or fam not in FAMILIES or x not in SPEEDUPS or meth not in METHODS:
+        if len(parts) != 3 or fam not in FAMILIES or x not in speedups or meth not in METHODS:
             ap.error(f"--redo {item!r}: give FAMILY:SPEEDUP:METHOD with FAMILY in {','.join(FAMILIES)}, SPEEDUP in "
-                     f"{','.join(f'{v:g}' for v in SPEEDUPS)}, METHOD in {','.join(METHODS)} (e.g. resnet:2:knapsack)")
+                     f"{','.join(f'{v:g}' for v in speedups)}, METHOD in {','.join(METHODS)} (e.g. resnet:2:knapsack)")
         redo.append((fam, x, meth))
     rows = done_rows()
     for key in redo:
@@ -578,7 +601,7 @@ def main() -> int:
             for family in fams:
                 ready(family)
             return 0
-        for speedup in SPEEDUPS:  # every family at 2x before any at 3x
+        for speedup in speedups:  # every family at 2x before any at 3x
             for family in fams:
                 if all((family, speedup, m) in rows for m in METHODS):
                     continue

@@ -636,6 +636,10 @@ def test_local_calibration_follows_a_curved_sum_to_latency_relation():
     assert slope == pytest.approx((curve(0.3 + 1e-6)[0] - curve(0.3 - 1e-6)[0]) / 2e-6, rel=1e-3)
     over, scale = curve.line_at(0.3)
     assert over + scale * 0.3 == pytest.approx(value)
+    # beyond the calibration models: the edge's own line, continued (not the global one)
+    edge_over, edge_scale = curve.line_at(min(sums))
+    assert curve(0.02) == (pytest.approx(edge_over + edge_scale * 0.02), pytest.approx(edge_scale))
+    assert edge_scale != pytest.approx(k, rel=1e-2)
     # records with fewer than three calibration models keep their one line
     assert CalibrationCurve.from_record({"calibration": {"kernel_sum_ms": sums[:2], "measured_ms": measured[:2]}}) is None
     assert CalibrationCurve.from_record({"calibration": {"kernel_sum_ms": sums, "measured_ms": measured}}) is not None

@@ -65,13 +65,15 @@ def local_fit(sums: Sequence[float], measured: Sequence[float], s: float,
 
 
 class CalibrationCurve:
-    """latency(s) for one model: the locally weighted lines, tabulated on a log grid of kernel sums
-    and made non-decreasing; outside the grid, the line at its nearer end."""
+    """latency(s) for one model: the locally weighted lines, tabulated on a log grid spanning the
+    calibration models' kernel sums and made non-decreasing. Beyond them (a plan narrower than the
+    heavy variant) it extends the line of the nearer end: far from every calibration model the
+    weights vanish, and falling back to the global line there put a step into the curve."""
 
     def __init__(self, sums: Sequence[float], measured: Sequence[float], h: float = BANDWIDTH):
         s = np.asarray(sums, float)
         self.sums, self.measured, self.bandwidth = [float(x) for x in s], [float(x) for x in measured], h
-        self.grid = np.geomspace(s.min() / 4, s.max() * 2, _GRID)
+        self.grid = np.geomspace(s.min(), max(s.max(), 1.05 * s.min()), _GRID)
         lines = np.array([local_fit(s, measured, g, h) for g in self.grid])
         self.overhead, self.scale = lines[:, 0], lines[:, 1]
         self.latency = np.maximum.accumulate(self.overhead + self.scale * self.grid)
