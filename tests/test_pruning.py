@@ -392,6 +392,25 @@ def test_fine_tuned_prune_on_fashion_mnist(method, fashion_teacher):
     assert LatencyModel.build(r.module, specs, table).predict() == pytest.approx(r.predicted_ms, rel=1e-9)
 
 
+def test_a_budget_near_the_tables_floor_is_checked_against_the_floor_measured():
+    """A table that calls narrow plans far cheaper than they run (here a made-up power law) puts its
+    floor at a speedup this host cannot give: near that floor the prune stops with what was measured
+    instead of training the narrowest plan; without a measurement it trusts the table."""
+    model = small_model()
+    graph = extract_kernels(model, SMALL)
+    table = synthetic_table(graph, formula=lambda k, ci, co: 1e-6 * (max(ci, 1) * co) ** 2 if k.dims == 2 else 1e-6 * ci ** 2)
+    table.models[graph.structure_key]["overhead_ms"] = 0.0
+    lm = LatencyModel.from_graph(graph, table)
+    probe = prune(model, SMALL, table, speedup=1.2, verify=False)
+    floor_speedup = lm.predict() / probe.minimum_ms
+    assert floor_speedup > 4  # what the table claims; a 12x12 model on ONNX Runtime is nowhere near it
+    asked = floor_speedup / 1.05
+    with pytest.raises(PruningError, match=r"within 5% of the minimum reachable latency .* measured .* ms on this host"):
+        prune(model, SMALL, table, speedup=asked, verify=True)
+    r = prune(model, SMALL, table, speedup=asked, verify=False)  # no measurement: the table decides
+    assert r.predicted_ms <= r.budget_ms * (1 + 1e-9)
+
+
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_prune_measures_its_promise_on_the_tables_runtime_and_precision(precision, tmp_path):
     """The table's precision decides: an int8 table prunes against int8 costs and the check times int8 ONNX."""

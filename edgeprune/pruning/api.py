@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("knapsack", "regularized", "precrop")
 FINAL_SHARE = 0.7              # knapsack schedule: share of the epochs spent on the final architecture
+NEAR_FLOOR = 1.15              # a budget this close to the table's floor is checked against the floor measured
 FIT_TRIES, FIT_LOW, FIT_AIM, FIT_HIGH = 4, 0.95, 0.97, 0.99   # measured fit of the plan (share of the budget)
 
 
@@ -166,14 +167,18 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     def pair(pruned_module):  # (unpruned, pruned) latency, timed side by side
         return timer.side_by_side([teacher, pruned_module], input_specs)
     score_groups(work, prob.dg, prob.groups, crit, batches)  # also picks which channels a timed plan keeps
-    if prob.minimum_ms > budget:
-        # the predictor is pessimistic at the smallest widths on some hosts: on this host, the measurement decides
+    if prob.minimum_ms > budget or (on_host and budget < NEAR_FLOOR * prob.minimum_ms):
+        # the predictor is pessimistic, or optimistic, at the smallest widths on some hosts: here the measurement
+        # decides. Near the floor every plan is the narrowest one, and the table's error there decides the prune:
+        # a MobileNetV2 asked for 2.4x, 3% above a floor predicted at 2.49x, got the narrowest plan (55.96%
+        # accuracy), which measured 2.26x (bench/results/prune_pareto.md)
         floor = {g.root: g.counts[0] for g in prob.groups}
         m_pair = _time_plan(work, input_specs, prob, floor, pair) if on_host else None
         if m_pair is None or m_pair[1] > share * m_pair[0]:
             seen = (f"; measured {m_pair[1]:.3f} ms on this host, {m_pair[0] / m_pair[1]:.2f}x faster than the "
                     f"unpruned model beside it" if m_pair is not None else "")
-            raise PruningError(f"target {budget:.3f} ms is below the minimum reachable latency {prob.minimum_ms:.3f} ms "
+            where = "below" if prob.minimum_ms > budget else f"within {100 * (budget / prob.minimum_ms - 1):.0f}% of"
+            raise PruningError(f"target {budget:.3f} ms is {where} the minimum reachable latency {prob.minimum_ms:.3f} ms "
                                f"for this model on this table{seen} (predicted now {base_ms:.3f} ms, at most "
                                f"{base_ms / prob.minimum_ms:.2f}x faster); raise the target or lower the speedup")
     acc_before = evaluate(teacher, data.val, device) if data is not None else None
