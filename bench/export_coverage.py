@@ -129,6 +129,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
     from edgeprune.export import export_model
     from edgeprune.models import example_inputs, parse_inputs
     from edgeprune.runtimes import FORMAT_RUNTIME, get_runtime
+    from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.runtimes.timing import measure
 
     torch.manual_seed(0)
@@ -140,7 +141,8 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
     calib = [example_inputs(specs, seed=1000 + i) for i in range(CALIB_BATCHES)]
     verify = [example_inputs(specs, seed=i) for i in range(VERIFY_SAMPLES)]
     for fmt, prec in cells:
-        row = {"model": model, "format": fmt, "precision": prec, "params": params, "input": INPUT, "protocol": PROTOCOL}
+        row = {"model": model, "format": fmt, "precision": prec, "params": params, "input": INPUT, "protocol": PROTOCOL,
+               "cpu": cpu_model()}  # latencies compare within one CPU; a resumed run may be on another host
         if prec == "int8":
             if quantizable is None:
                 quantizable = copy.deepcopy(module)
@@ -215,6 +217,15 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
         "(prediction needs macOS), no latency. int8 calibrated on noise: parity describes the toolchain on untrained "
         "networks whose BatchNorm statistics were first recomputed from noise (protocol 2; with the builders' "
         "statistics the outputs of 13 of the first 24 models were below int8 resolution). Timings on a shared 2-core VM are noisy; compare within a row.", "",
+    ]
+    cpus: dict[str, set] = {}
+    for (m, _, _), r in rows.items():
+        cpus.setdefault(r.get("cpu", "AMD EPYC"), set()).add(m)  # cells from before the field: the AMD host
+    if len(cpus) > 1:
+        lines += ["Latencies come from more than one host (the run was resumed on another machine): "
+                  + "; ".join(f"{', '.join(sorted(ms))} on {c}" if len(ms) <= 8 else f"{len(ms)} models on {c}"
+                              for c, ms in sorted(cpus.items(), key=lambda kv: len(kv[1]))) + ".", ""]
+    lines += [
         "## Coverage per cell (models with all cells run)", "",
         "| format | precision | exported | parity passed |", "|---|---|---|---|",
     ]
