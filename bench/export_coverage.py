@@ -126,10 +126,10 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
     import torch
     import torchvision
 
+    from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.export import export_model
     from edgeprune.models import example_inputs, parse_inputs
     from edgeprune.runtimes import FORMAT_RUNTIME, get_runtime
-    from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.runtimes.timing import measure
 
     torch.manual_seed(0)

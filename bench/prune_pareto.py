@@ -261,11 +261,9 @@ def dense(family: str, bundle_full):
 
 
 def table_for(family: str, module):
-    from edgeprune.files import atomic_write_json
-    from edgeprune.latency import build_table
-
     from edgeprune.errors import TableError
-    from edgeprune.latency import load_table
+    from edgeprune.files import atomic_write_json
+    from edgeprune.latency import build_table, load_table
 
     path = TABLES / f"{family}-onnxruntime-fp32.json"
     record_path = TABLES / f"{family}-build.json"

@@ -468,6 +468,6 @@ def _uncalibrated(graph: KernelGraph, table: LatencyTable):
     """The predictor without overhead and scale: its predictions are the kernel sums calibration fits."""
     from edgeprune.latency.predictor import LatencyModel
 
-    raw = LatencyModel.from_graph(graph, table)
+    raw = LatencyModel.from_graph(graph, table, local=False)  # the curve would be dropped: not built
     raw.set_calibration(0.0, 1.0)
     return raw

@@ -72,7 +72,6 @@ class CalibrationCurve:
 
     def __init__(self, sums: Sequence[float], measured: Sequence[float], h: float = BANDWIDTH):
         s = np.asarray(sums, float)
-        self.sums, self.measured, self.bandwidth = [float(x) for x in s], [float(x) for x in measured], h
         self.grid = np.geomspace(s.min(), max(s.max(), 1.05 * s.min()), _GRID)
         lines = np.array([local_fit(s, measured, g, h) for g in self.grid])
         self.overhead, self.scale = lines[:, 0], lines[:, 1]

@@ -254,12 +254,16 @@ class LatencyModel:
             return self.overhead_ms + self.scale * kernel_sum, self.scale
         return self.curve(kernel_sum)
 
+    def _line(self, kernel_sum: float) -> tuple[float, float]:
+        """(overhead ms, scale) of the calibration line at a plan's raw kernel sum."""
+        if self.curve is None:
+            return self.overhead_ms, self.scale
+        return self.curve.line_at(kernel_sum)
+
     def calibration_at(self, channels: Mapping[str, int] | None = None) -> tuple[float, float]:
         """(overhead ms, scale) of the calibration line this plan is predicted with."""
         ms, _, _ = self._kernel_ms(channels)
-        if self.curve is None:
-            return self.overhead_ms, self.scale
-        return self.curve.line_at(float(ms.sum() + self._fixed_ms))
+        return self._line(float(ms.sum() + self._fixed_ms))
 
     def predict(self, channels: Mapping[str, int] | None = None) -> float:
         """End-to-end latency (ms) of the model, or of the pruned configuration `channels`."""
@@ -268,7 +272,7 @@ class LatencyModel:
 
     def predict_layers(self, channels: Mapping[str, int] | None = None) -> list[dict]:
         ms, cin, cout = self._kernel_ms(channels)
-        scale = self.scale if self.curve is None else self.curve.line_at(float(ms.sum() + self._fixed_ms))[1]
+        scale = self._line(float(ms.sum() + self._fixed_ms))[1]
         rows = [{"name": self.kernels[i].name, "op": self.kernels[i].op, "cin": int(cin[r]), "cout": int(cout[r]),
                  "ms": float(scale * ms[r])} for r, i in enumerate(self._live)]
         return rows
