@@ -65,10 +65,28 @@ class CoreMLExporter:
                         details={"structure": describe(out_path), "converted_via": how})
 
 
+def _register_missing_ops() -> None:
+    """Translations coremltools 9 lacks for ops torch.export emits (Swin: `alias`, and `zero` from
+    `tensor.zero_()`); both map onto coremltools' own translations of their equivalents."""
+    from coremltools.converters.mil.frontend.torch import ops
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY, register_torch_op
+
+    def alias(context, node):  # a view with the same shape and values
+        ops.noop(context, node)
+
+    def zero(context, node):  # functional form of tensor.zero_()
+        ops.zeros_like(context, node)
+
+    for fn in (alias, zero):
+        if _TORCH_OPS_REGISTRY.get_func(fn.__name__) is None:
+            register_torch_op(fn)
+
+
 def _convert(module, example_inputs: tuple, compute):
     import coremltools as ct
     import torch
 
+    _register_missing_ops()
     target = getattr(ct.target, DEPLOYMENT_TARGET)
     try:
         program = torch.export.export(module, tuple(example_inputs), strict=False).run_decompositions({})

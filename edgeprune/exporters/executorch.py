@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgeprune.errors import ExportError
 from edgeprune.exporters._common import export_program, first_line, operator_in, quiet_converters
+from edgeprune.exporters.graph_passes import drop_noop_pads, float_only
 from edgeprune.exporters.base import Artifact, ExportOptions, Precision
 from edgeprune.files import atomic_output
 
@@ -68,10 +69,13 @@ def _quantize_int8(module, example_inputs: tuple, calibration):
     if not calibration:
         raise ExportError("int8 needs calibration data; pass --calib fashion-mnist (or imagefolder:PATH), "
                           "or --calib-random to calibrate on noise", format="executorch")
+    import executorch.kernels.quantized  # noqa: F401 - out variants of what XNNPACK leaves (Swin V2's position-bias MLP)
+
     graph = export_program(module, example_inputs, "executorch").module()
+    drop_noop_pads(graph)
     try:
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-        prepared = prepare_pt2e(graph, quantizer)
+        prepared = prepare_pt2e(graph, float_only(quantizer))
         for batch in calibration:
             prepared(*batch)
         return convert_pt2e(prepared)

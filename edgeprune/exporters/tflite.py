@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgeprune.errors import ExportError
 from edgeprune.exporters._common import export_program, first_line, operator_in, quiet_converters
+from edgeprune.exporters.graph_passes import drop_noop_pads, float_only
 from edgeprune.exporters.base import Artifact, ExportOptions, Precision
 from edgeprune.files import atomic_output
 
@@ -60,10 +61,11 @@ def _quantize_int8(module, example_inputs: tuple, calibration):
         raise ExportError("int8 needs calibration data; pass --calib fashion-mnist (or imagefolder:PATH), "
                           "or --calib-random to calibrate on noise", format="tflite")
     graph = export_program(module, example_inputs, "tflite").module()
+    drop_noop_pads(graph)
     try:
         quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
             pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
-        prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
+        prepared = quantize_pt2e.prepare_pt2e(graph, float_only(quantizer))
         for batch in calibration:
             prepared(*batch)
         converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
