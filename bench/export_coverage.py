@@ -25,6 +25,7 @@ bench/results/export_coverage.jsonl, so a rerun skips what is done. Models are r
     nice python bench/export_coverage.py                 # run (resumable), then write the report
     python bench/export_coverage.py --report             # only rebuild the .json/.md from the JSONL
     python bench/export_coverage.py --models resnet18,mobilenet_v2 --timeout 900
+    python bench/export_coverage.py --models swin_t --redo coreml/fp32,executorch/int8   # after a fix
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
                 lines = str(e).strip().splitlines()
                 row.update(exported=False, status="error", error=f"{type(e).__name__}: {lines[0][:300] if lines else ''}")
         row["cell_seconds"] = round(time.perf_counter() - t0, 1)
+        row["finished"] = round(time.time())  # epoch seconds: --redo replaces rows older than its start
         append(row)
 
 
@@ -303,6 +305,8 @@ def main() -> None:
     ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per model (all its cells)")
     ap.add_argument("--report", action="store_true", help="only rebuild the report from the JSONL")
+    ap.add_argument("--redo", help="cells to run again for --models even if done, e.g. coreml/fp32,tflite/int8 "
+                    "(the newer row replaces the older one in the report)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--cells", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -316,8 +320,14 @@ def main() -> None:
     chosen = args.models.split(",") if args.models else names
     sizes = param_counts(chosen)
     order = sorted(chosen, key=lambda n: (sizes[n], n))
+    redo = {tuple(c.split("/")) for c in args.redo.split(",")} if args.redo else set()
+    if redo - set(CELLS):
+        ap.error(f"--redo: unknown cells {sorted(redo - set(CELLS))}; cells are " + ",".join(f"{f}/{p}" for f, p in CELLS))
+    if redo and not args.models:
+        ap.error("--redo needs --models")
+    started = time.time()
     for name in order:
-        done = done_cells()
+        done = {k: r for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
         todo = [c for c in CELLS if (name, *c) not in done]
         if not todo:
             continue
@@ -327,11 +337,11 @@ def main() -> None:
             subprocess.run(cmd, cwd=ROOT, timeout=args.timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             pass  # subprocess.run kills the child on timeout
-        done = done_cells()
+        done = {k: r for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
         left = [c for c in todo if (name, *c) not in done]
         for i, (f, p) in enumerate(left):  # the first one was running when time ran out (or the worker died)
             append({"model": name, "format": f, "precision": p, "params": sizes[name], "input": INPUT,
-                    "protocol": PROTOCOL, "exported": False,
+                    "protocol": PROTOCOL, "exported": False, "finished": round(time.time()),
                     "status": "timeout" if i == 0 else "not_run",
                     "error": f"model's {args.timeout}s budget ran out (or the worker crashed) during this cell" if i == 0
                     else "not run: an earlier cell of this model used up its time budget"})

@@ -72,3 +72,24 @@ def test_swin_v2_exports_where_torchvision_swin_failed(tmp_path):
         assert a["parity"]["passed"], (key, a["parity"])
     for key in (("executorch", "int8"), ("tflite", "int8")):  # numerically checked on this host's runtimes
         assert arts[key]["parity"]["cosine"] > 0.99, arts[key]["parity"]
+
+
+def test_int8_pad_of_a_dequantized_tensor_stays_off_xnnpack(tmp_path):
+    """ExecuTorch 1.5 delegates such a pad as float with an int8 input, and the program fails to load
+    (swin_v2_t at 224x224): edgeprune keeps it on the portable kernels, and the program runs."""
+    class ConvPadConv(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 3)
+
+        def forward(self, x):
+            return self.b(torch.nn.functional.pad(torch.relu(self.a(x)), (1, 2, 0, 1)))
+
+    torch.manual_seed(0)
+    calib = [torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    m = export_model(ConvPadConv().eval(), parse_inputs("1x3x16x16"), "executorch", "int8", tmp_path, calibration=calib)
+    (a,) = m.artifacts
+    assert a["status"] == "ok" and a["parity"]["passed"], (a.get("error"), a["parity"])
+    delegation = a["details"]["delegation"]
+    assert "constant_pad_nd" in delegation["non_delegated_ops"], delegation
+    assert delegation["delegated_ops"].get("convolution") == 2, delegation

@@ -39,7 +39,7 @@ class ExecuTorchExporter:
                 notes.append(f"int8 XNNPACKQuantizer symmetric per-channel, calibrated on {len(options.calibration)} batches")
             program = export_program(module, example_inputs, self.name)
             try:
-                edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+                edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner(configs=_partitioner_configs())])
             except Exception as e:
                 raise ExportError(f"executorch: lowering to XNNPACK failed: {first_line(e)}", format=self.name,
                                   operator=operator_in(e)) from None
@@ -58,6 +58,23 @@ class ExecuTorchExporter:
         else:
             notes.append("all compute ops delegated to XNNPACK")
         return Artifact(self.name, options.precision, Path(out_path), notes=notes, details={"delegation": delegation})
+
+
+def _partitioner_configs() -> list:
+    """XNNPACK's partitioner configs, except that a pad reading a dequantized tensor stays on the portable
+    kernels: ExecuTorch 1.5 delegates it as a float pad with an int8 input, and the program then fails
+    to load ("Failed to create StaticConstantPad node ... xnn_status_invalid_parameter"; torchvision's
+    swin_v2_t/s at 224x224, whose windows pad the 28x28 and 14x14 stages)."""
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS, ConstantPadConfig
+    from executorch.backends.xnnpack.utils.quant_utils import is_dequant
+
+    class FloatInputPadConfig(ConstantPadConfig):
+        def check_constraints(self, node, ep) -> bool:
+            if any(is_dequant(n) for n in node.all_input_nodes):
+                return False
+            return super().check_constraints(node, ep)
+
+    return [FloatInputPadConfig if c is ConstantPadConfig else c for c in ALL_PARTITIONER_CONFIGS]
 
 
 def _quantize_int8(module, example_inputs: tuple, calibration):
