@@ -23,6 +23,7 @@ from torch import nn
 from edgeprune.cli.main import cli
 from edgeprune.errors import DeviceError, PruningError, TableError
 from edgeprune.latency import LatencyModel, LatencyTable, build_table, load_table
+from edgeprune.latency.granularity import step_from_timings
 from edgeprune.latency.builder import CALIBRATION_HEAVY, CALIBRATION_RANDOM, CALIBRATION_RATIOS
 from edgeprune.latency.kernels import extract_kernels
 from edgeprune.latency.table import library_versions
@@ -422,6 +423,10 @@ def test_profile_and_predict_cli(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["measured"] > 0 and len(data["validation"]) == 2 and data["validation_summary"]["n"] == 1
+    meta = json.loads(table.read_text())["meta"]  # --granularity auto (the default) probed this host
+    probe = {int(w): ms for w, ms in meta["granularity_probe"]["ms"].items()}
+    assert sorted(probe) == [4, 8, 16, 32, 64] and all(ms > 0 for ms in probe.values())
+    assert meta["granularity"] == step_from_timings(probe)
     r = CliRunner().invoke(cli, ["predict", f"{model_file}:build", "--input", "1x3x12x12", "--table", str(table),
                                  "--json", "--channels", '{"conv1": 8}'])
     assert r.exit_code == 0, r.output
@@ -433,6 +438,18 @@ def test_profile_and_predict_cli(tmp_path):
                  ["profile", f"{model_file}:build", "--input", "1x3x12x12", "--device", str(tmp_path / "nodev.toml")]):
         r = CliRunner().invoke(cli, args)
         assert r.exit_code == 1 and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output
+
+
+# probe timings (ms) seen on real hosts: ONNX Runtime on AVX-512 (NCHWc blocks of 16: 8 channels slower
+# than 16) and ExecuTorch/XNNPACK on the same CPU (every halving pays down to 4)
+@pytest.mark.parametrize("ms,grid", [
+    ({4: 0.0593, 8: 0.1007, 16: 0.0613, 32: 0.1747, 64: 0.5985}, 16),
+    ({4: 0.0409, 8: 0.0547, 16: 0.0927, 32: 0.2543, 64: 0.8000}, 4),
+    ({4: 0.0500, 8: 0.0520, 16: 0.1000, 32: 0.2000, 64: 0.4000}, 8),   # 4 saves under 10% of 8
+    ({4: 0.4000, 8: 0.4000, 16: 0.4000, 32: 0.4000, 64: 0.4000}, 32),  # nothing pays: the widest grid
+])
+def test_grid_is_the_narrowest_width_that_still_pays(ms, grid):
+    assert step_from_timings(ms) == grid
 
 
 # ---------------------------------------------------------------- device descriptors

@@ -9,6 +9,24 @@ import click
 from edgeprune.cli.options import input_option, json_option, model_argument, weights_option
 
 
+class _Granularity(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value) == "auto":
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            self.fail(f"{value!r} is neither a channel count >= 1 nor 'auto'", param, ctx)
+        return n
+
+
+GRANULARITY = _Granularity()
+
+
 @click.command("profile")
 @model_argument
 @input_option()
@@ -21,8 +39,9 @@ from edgeprune.cli.options import input_option, json_option, model_argument, wei
 @click.option("--threads", default=None, type=click.IntRange(1), help="Threads (default: the device's).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
               help="Table file (default profiles/<device>/<runtime>-<precision>.json); extended if it exists.")
-@click.option("--granularity", default=8, show_default=True, type=click.IntRange(1),
-              help="Finest channel step the sweeps resolve (pruning's round_to).")
+@click.option("--granularity", default="auto", show_default=True, type=GRANULARITY,
+              help="Finest channel step the sweeps resolve (pruning's round_to); 'auto' probes the device for the "
+                   "width below which narrower layers stop being faster.")
 @click.option("--budget", "budget_s", default=600.0, show_default=True, type=click.FloatRange(0),
               help="Seconds of adaptive sweeps (every kernel's own width is always measured).")
 @click.option("--validate", default=0, show_default=True, type=click.IntRange(0),

@@ -147,20 +147,21 @@ def _specs(shapes):
 
 def build_table(module, input_specs: Sequence, *, device: str = "host", runtime: str = "onnxruntime",
                 precision: str = "fp32", threads: int | None = None, out: str | Path | None = None,
-                granularity: int = 8, validate: int = 0, force: bool = False, budget_s: float = 600.0,
+                granularity: int | str = "auto", validate: int = 0, force: bool = False, budget_s: float = 600.0,
                 tol: float = 0.06, calibrate: bool = True, model_name: str = "model", seed: int = 0,
                 progress: bool = True) -> BuildReport:
     """Measure what `module` needs into the table at `out` (default profiles/<device>/<runtime>-<precision>.json).
 
     Resumes an existing table for the same fingerprint; refuses a foreign one unless `force`.
-    Returns a BuildReport (with `validation` rows when `validate` > 0).
+    `granularity`: the channel grid, or "auto" to probe the device for it (edgeprune.latency.granularity);
+    an existing table keeps its own. Returns a BuildReport (with `validation` rows when `validate` > 0).
     """
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner
     from edgeprune.progress import console
 
-    if granularity < 1:
-        raise TableError(f"granularity must be >= 1 (got {granularity})")
+    if granularity != "auto" and (isinstance(granularity, bool) or not isinstance(granularity, int) or granularity < 1):
+        raise TableError(f"granularity must be a channel count >= 1 or 'auto' (got {granularity!r})")
     dev = load_device(device) if isinstance(device, str) else device
     dev.require_runtime(runtime)
     threads = threads or dev.threads
@@ -178,8 +179,16 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                                      f"another --out for {runtime}/{precision}")
                 granularity = int(table.meta.get("granularity") or granularity)
             else:
+                probe = None
+                if granularity == "auto":
+                    from edgeprune.latency.granularity import MIN_SAVING, probe_granularity
+
+                    granularity, probe_ms = probe_granularity(runner, runtime, precision, threads)
+                    probe = {"ms": {str(w): v for w, v in probe_ms.items()}, "min_saving": MIN_SAVING}
                 table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
                                          fingerprint=fp, granularity=granularity, path=path)
+                if probe:
+                    table.meta["granularity_probe"] = probe
                 table.save()
             meas = _Measurer(table, runner, runtime, precision, threads, fixed_modules=dict(module.named_modules()))
             c = console()
