@@ -51,11 +51,13 @@ EPOCHS = 2.0
 DENSE_EPOCHS = 3      # dense models: all 60k images
 PAIRED_ROUNDS = 5   # report: rounds of every model of a family in turn (median per-round ratio to dense)
 TABLE_BUDGET_S = 120
-GRANULARITY = 8       # table grid and torch-pruning round_to (4 was tried: its 60 s sweeps left off-tile widths
-                      # interpolated, the knapsack chose 18/28-wide layers the table priced 1.6x under measured)
+GRANULARITY = "auto"  # table grid, probed on this host (edgeprune.latency.granularity), and the torch-pruning
+                      # baselines' round_to. Fixed at 8 until config v3: on an AVX-512 host ONNX Runtime runs
+                      # 8-channel layers slower than 16-channel ones, and the knapsack's narrowest plans lost
+                      # accuracy for nothing (a fixed 4 was tried on AVX2: off-tile widths priced 1.6x under)
 BATCH = 128
 # rows of another CPU are history, not this run: a model's measured speedup is only comparable side by side
-CONFIG = {"version": 3, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
+CONFIG = {"version": 4, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
           "granularity": GRANULARITY, "clock": CLOCK, "cpu": environment(())["machine"]["cpu"]}
 # knapsack/regularized rows also carry the version of edgeprune's prune protocol they ran under
 # (3: --speedup budgets, promise against the dense model measured beside the pruned one;
@@ -273,12 +275,14 @@ def table_for(family: str, module):
     except TableError as e:  # measured on another host (git keeps it): this host gets its own
         print(json.dumps({"family": family, "rebuilding_table": str(e)}), flush=True)
         record_path.unlink(missing_ok=True)
-    if not record_path.exists() or json.loads(record_path.read_text()).get("granularity") != GRANULARITY:
+    if not record_path.exists() or json.loads(record_path.read_text()).get("granularity") != GRANULARITY \
+            or "grid" not in json.loads(record_path.read_text()):
         path.unlink(missing_ok=True)  # a table of other settings (grid, clock) is rebuilt, not extended
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                           out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
                           progress=False)
-        atomic_write_json(record_path, {**rep.to_json(), "granularity": GRANULARITY,
+        atomic_write_json(record_path, {**rep.to_json(), "granularity": GRANULARITY, "grid": rep.table.meta["granularity"],
+                                        "grid_probe": rep.table.meta.get("granularity_probe"),
                                         "calibration_protocol": CALIBRATION_PROTOCOL})
     record = json.loads(record_path.read_text())
     if record.get("calibration_protocol") != CALIBRATION_PROTOCOL:
@@ -298,7 +302,7 @@ def refit(module, path: Path, record: dict, record_path: Path):
     graph = extract_kernels(module, specs())
     cal = record["calibration"]
     before = dict(table.models[graph.structure_key])
-    now = refit_calibration(module, specs(), graph, table, GRANULARITY)
+    now = refit_calibration(module, specs(), graph, table, grid_of(table))
     if now != before:
         table.save()
         cal.update(overhead_ms=now["overhead_ms"], scale=now["scale"], kernel_sum_ms=now["calibration"]["kernel_sum_ms"],
@@ -320,7 +324,7 @@ def recalibrate_table(family: str, module, path: Path, record: dict, record_path
     table = load_table(path)
     t0 = time.time()
     cal = calibrate_model(module, specs(), extract_kernels(module, specs()), table, get_runner(load_device("host")),
-                          "onnxruntime", "fp32", THREADS, GRANULARITY)
+                          "onnxruntime", "fp32", THREADS, grid_of(table))
     cal.pop("also_measured_ms", None)
     record.update(calibration_before=record.get("calibration"), calibration={**cal, "seconds": round(time.time() - t0, 1)},
                   calibration_protocol=CALIBRATION_PROTOCOL)
@@ -328,14 +332,18 @@ def recalibrate_table(family: str, module, path: Path, record: dict, record_path
     print(json.dumps({"family": family, "recalibrated": record["calibration"]}), flush=True)
 
 
-def tp_pruned(model, ratio: float, global_pruning: bool):
+def grid_of(table) -> int:
+    return int(table.meta["granularity"])
+
+
+def tp_pruned(model, ratio: float, global_pruning: bool, round_to: int):
     import torch
     import torch_pruning as tp
 
     m = copy.deepcopy(model).eval()
     pruner = tp.pruner.MagnitudePruner(m, torch.randn(1, 1, 28, 28), importance=tp.importance.GroupMagnitudeImportance(p=2),
                                        pruning_ratio=ratio, global_pruning=global_pruning, ignored_layers=[m.fc], max_pruning_ratio=0.9,
-                                       round_to=None if global_pruning else GRANULARITY)
+                                       round_to=None if global_pruning else round_to)
     pruner.step()
     return m.eval()
 
@@ -377,9 +385,9 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
                  "promise": r.measured, "importance": r.importance}
     else:
         if "uniform" not in cache:  # the uniform structure is shared by 'uniform' and 'dense-small'
-            cache["uniform"] = bisect(lambda q: tp_pruned(model, q, False), measure, target, tol=0.03)
+            cache["uniform"] = bisect(lambda q: tp_pruned(model, q, False, grid_of(table)), measure, target, tol=0.03)
         if method == "flops":
-            ratio, pruned, _ = bisect(lambda q: tp_pruned(model, q, True), macs, base_macs / speedup, iters=8)
+            ratio, pruned, _ = bisect(lambda q: tp_pruned(model, q, True, grid_of(table)), macs, base_macs / speedup, iters=8)
         else:
             ratio, pruned, _ = cache["uniform"]
             pruned = copy.deepcopy(pruned)
@@ -460,10 +468,52 @@ def report(all_rows: dict) -> dict:
            "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
            "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
                       for f in FAMILIES if (TABLES / f"{f}-build.json").exists()}}
+    res["equal_latency"] = equal_latency(out_rows)
     atomic_write_json(RESULTS / "prune_pareto.json", res)
     atomic_write_text(RESULTS / "prune_pareto.md", markdown(res))
     plot(res)
     return res
+
+
+OURS = ("knapsack", "regularized")
+BASELINES = ("uniform", "flops", "dense-small")
+
+
+def equal_latency(rows: list[dict]) -> list[dict]:
+    """The goal's test, per baseline model: is there a knapsack/regularized model of the same family at
+    least as fast (measured side by side) and more accurate? Dominance, not interpolation: a baseline
+    faster than every one of ours stays 'not shown'."""
+    out = []
+    for b in rows:
+        if b["method"] not in BASELINES:
+            continue
+        ours = [r for r in rows if r["family"] == b["family"] and r["method"] in OURS
+                and r["measured_speedup"] >= b["measured_speedup"]]
+        best = max(ours, key=lambda r: r["accuracy"], default=None)
+        dense = next(r for r in rows if r["family"] == b["family"] and r["method"] == "dense")
+        row = {"family": b["family"], "baseline": b["method"], "target": b["speedup"],
+               "baseline_speedup": b["measured_speedup"], "baseline_accuracy": b["accuracy"]}
+        if b["measured_speedup"] < 1 and dense["accuracy"] >= b["accuracy"]:
+            row["verdict"] = "dominated by the unpruned model: slower than it and no more accurate"
+        elif best is None:
+            row["verdict"] = "not shown: no knapsack/regularized model is as fast"
+        else:
+            row.update(ours=best["method"], ours_target=best["speedup"], ours_speedup=best["measured_speedup"],
+                       ours_accuracy=best["accuracy"], gain_pts=round(100 * (best["accuracy"] - b["accuracy"]), 2))
+            row["verdict"] = "beaten" if best["accuracy"] > b["accuracy"] else "not beaten"
+        out.append(row)
+    return out
+
+
+def grid_text(res: dict) -> str:
+    """The tables' channel grid as probed (the torch-pruning baselines round to the same)."""
+    grids = {f: t.get("grid") for f, t in res["tables"].items()}
+    if res["config"]["granularity"] != "auto" or not all(grids.values()):
+        return str(res["config"]["granularity"])
+    probe = next((t.get("grid_probe") for t in res["tables"].values() if t.get("grid_probe")), None)
+    seen = (" (1x1-conv chains at widths " + ", ".join(f"{w}: {ms:.3f} ms" for w, ms in probe["ms"].items()) + ")"
+            if probe else "")
+    return f"probed on this host: {', '.join(f'{f} {g}' for f, g in grids.items())}{seen}"
 
 
 def markdown(res: dict) -> str:
@@ -473,7 +523,7 @@ def markdown(res: dict) -> str:
         lines += [f"**PARTIAL**: not run yet: {', '.join(res['missing'])} (resume the benchmark to fill them in).", ""]
     lines += [
              f"ONNX Runtime {v.get('onnxruntime')} fp32, {res['threads']} thread(s), input {res['input']}, "
-             f"table granularity {res['config']['granularity']}, {res['config']['clock']} clock, "
+             f"table grid {grid_text(res)}, {res['config']['clock']} clock, "
              f"on {m['cpu']}; torch {v.get('torch')}, torch-pruning {v.get('torch-pruning')}.",
              f"{res['data']}. Dense models: {res['dense_epochs']} epochs on all 60k images. Latency: all of a family's models "
              f"timed in turn for {res['rounds']} rounds in one process; dense = its fastest p50, every other model = "
@@ -495,6 +545,26 @@ def markdown(res: dict) -> str:
                      f"{r.get('drop_pts', 0):.2f} | {r['measured_ms']:.4f} | {r['measured_speedup']:.2f}x | "
                      f"{'-' if r.get('table_speedup') is None else format(r['table_speedup'], '.2f') + 'x'} | "
                      f"{r['macs'] / 1e6 if 'macs' in r else float('nan'):.2f} |")
+    eq = res.get("equal_latency") or []
+    if eq:
+        beaten = sum(e["verdict"] == "beaten" for e in eq)
+        slower = sum(e["verdict"].startswith("dominated") for e in eq)
+        lines += ["", f"Equal measured latency (the goal): for each baseline model, the most accurate knapsack/regularized "
+                  f"model of its family that is at least as fast, from any budget. Baselines beaten: **{beaten}/{len(eq)}**"
+                  + (f"; {slower} more are slower than the unpruned model and no more accurate than it" if slower else "")
+                  + ".", "",
+                  "| family | baseline (target) | its speedup | its acc | ours at >= that speedup | speedup | acc | gain (pts) |",
+                  "|---|---|---:|---:|---|---:|---:|---:|"]
+        for e in eq:
+            if e["verdict"].startswith("dominated"):
+                ours = "the unpruned model (1.00x) dominates it | - | - | -"
+            elif "ours" in e:
+                ours = (f"{e['ours']} ({e['ours_target']:g}x) | {e['ours_speedup']:.2f}x | {100 * e['ours_accuracy']:.2f}% | "
+                        f"{e['gain_pts']:+.2f}")
+            else:
+                ours = "none as fast | - | - | -"
+            lines.append(f"| {e['family']} | {e['baseline']} ({e['target']:g}x) | {e['baseline_speedup']:.2f}x | "
+                         f"{100 * e['baseline_accuracy']:.2f}% | {ours} |")
     if res["failed"]:
         lines += ["", "Did not produce a model:", ""]
         lines += [f"- {r['family']} {r['speedup']:g}x {r['method']}: {r['error']}" for r in res["failed"]]
