@@ -3,6 +3,10 @@
 int8 is ONNX Runtime static quantization: `quant_pre_process` (shape inference + graph
 optimisation), then `quantize_static` in QDQ format with per-channel int8 weights, calibrated
 (MinMax) on the real batches in `ExportOptions.calibration`.
+
+Protobuf cannot serialize a message over 2 GiB, so a model whose weights come near that size
+(vit_h_14, regnet_y_128gf) keeps them in a side file `<artifact>.data`, written under its final
+name (the graph refers to it by name) and listed in the manifest with its own hash.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from edgeprune.files import atomic_output
 
 log = logging.getLogger(__name__)
 DEFAULT_OPSET = 18
+EXTERNAL_DATA_BYTES = 2**31 - 2**27  # weights above this go to a side file (headroom for the graph itself)
 
 
 class OnnxExporter:
@@ -28,25 +33,83 @@ class OnnxExporter:
     def export(self, module, example_inputs: tuple, out_path: Path, options: ExportOptions) -> Artifact:
         if options.precision not in self.precisions:
             raise ExportError(f"onnx export has no {options.precision.value}; use fp32 or int8", format=self.name)
+        out_path = Path(out_path)
         notes: list[str] = []
         details: dict = {}
+        large = weight_bytes(module) > EXTERNAL_DATA_BYTES
+        side = data_file(out_path)
+        side.unlink(missing_ok=True)  # a data file of an earlier export must not outlive its graph
         with quiet_converters(), atomic_output(out_path) as tmp:
             if options.precision is Precision.FP32:
-                notes += export_onnx_fp32(module, example_inputs, tmp, opset=options.opset or DEFAULT_OPSET)
+                notes += export_onnx_fp32(module, example_inputs, tmp, opset=options.opset or DEFAULT_OPSET,
+                                          external_data=large)
             else:
                 fp32 = tmp.with_name(tmp.name + ".fp32.onnx")
                 try:
-                    notes += export_onnx_fp32(module, example_inputs, fp32, opset=options.opset or DEFAULT_OPSET)
-                    details = quantize_onnx_int8(fp32, tmp, options.calibration)
+                    notes += export_onnx_fp32(module, example_inputs, fp32, opset=options.opset or DEFAULT_OPSET,
+                                              external_data=large)
+                    details = quantize_onnx_int8(fp32, tmp, options.calibration, external_data=large)
                 finally:
-                    fp32.unlink(missing_ok=True)
-                notes.append(f"int8 QDQ per-channel, calibrated on {len(options.calibration)} batches")
+                    _remove_with_data(fp32)
+            if large:
+                store_weights_beside(tmp, side)
+                notes.append(f"weights in {side.name} (the model is over 2 GB; keep the two files together)")
         details["ops"] = onnx_op_counts(out_path)
-        return Artifact(self.name, options.precision, Path(out_path), notes=notes, details=details)
+        return Artifact(self.name, options.precision, out_path, side_files=[side] if large else [], notes=notes,
+                        details=details)
+
+
+def weight_bytes(module) -> int:
+    return sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+
+
+def data_file(onnx_path: Path) -> Path:
+    return onnx_path.with_name(onnx_path.name + ".data")
+
+
+def _tensors(graph):
+    """Every tensor a graph holds: initializers and constant attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _tensors(g)
+
+
+def _external_locations(path: Path) -> set[str]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {e.value for t in _tensors(model.graph) for e in t.external_data if e.key == "location"}
+
+
+def _remove_with_data(path: Path) -> None:
+    """Remove an intermediate ONNX file and every data file it refers to."""
+    if path.exists():
+        for loc in _external_locations(path):
+            (path.parent / loc).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+
+
+def store_weights_beside(onnx_path: Path, data: Path) -> None:
+    """Rewrite `onnx_path` (a temp name) so that its weights live in `data` (the final side-file name)."""
+    import onnx
+
+    old = _external_locations(onnx_path)
+    model = onnx.load(str(onnx_path))  # with its weights, wherever the exporter put them
+    if data.parent != onnx_path.parent:
+        raise ValueError("the data file must sit next to the ONNX file")
+    onnx.save_model(model, str(onnx_path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=1024)
+    for loc in old - {data.name}:
+        (onnx_path.parent / loc).unlink(missing_ok=True)
 
 
 def quantize_onnx_int8(fp32_path: Path, out_path: Path, calibration, *, symmetric_activations: bool = False,
-                       format_name: str = "onnx") -> dict:
+                       format_name: str = "onnx", external_data: bool = False) -> dict:
     """Static int8 QDQ quantization of an fp32 ONNX file with ONNX Runtime's tools.
 
     `symmetric_activations=True` gives zero-point-0 activations, which TensorRT requires.
@@ -70,7 +133,8 @@ def quantize_onnx_int8(fp32_path: Path, out_path: Path, calibration, *, symmetri
     pre = fp32_path.with_name(fp32_path.name + ".pre.onnx")
     try:
         try:
-            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True, save_as_external_data=external_data,
+                              all_tensors_to_one_file=True, external_data_location=pre.name + ".data")
             src = pre
         except Exception as e:  # pre-processing is an optimisation; quantize the plain graph instead
             log.warning("quant_pre_process failed (%s); quantizing without it", first_line(e))
@@ -78,13 +142,13 @@ def quantize_onnx_int8(fp32_path: Path, out_path: Path, calibration, *, symmetri
         try:
             quantize_static(str(src), str(out_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax,
+                            calibrate_method=CalibrationMethod.MinMax, use_external_data_format=external_data,
                             extra_options={"ActivationSymmetric": symmetric_activations, "WeightSymmetric": True})
         except Exception as e:
             raise ExportError(f"{format_name} int8 quantization failed: {first_line(e)}", format=format_name,
                               operator=operator_in(e)) from None
     finally:
-        pre.unlink(missing_ok=True)
+        _remove_with_data(pre)
     return {"quantization": {"method": "onnxruntime quantize_static", "format": "QDQ", "per_channel": True,
                              "activations": "int8 symmetric" if symmetric_activations else "int8 asymmetric",
                              "weights": "int8 symmetric", "calibration_batches": len(calibration)}}
@@ -101,8 +165,10 @@ def onnx_op_counts(path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def export_onnx_fp32(module, example_inputs: tuple, path: Path, opset: int = DEFAULT_OPSET) -> list[str]:
-    """Write a single-file fp32 ONNX model with static shapes; returns notes for the manifest."""
+def export_onnx_fp32(module, example_inputs: tuple, path: Path, opset: int = DEFAULT_OPSET,
+                     external_data: bool = False) -> list[str]:
+    """Write an fp32 ONNX model with static shapes (weights in a data file beside it when `external_data`);
+    returns notes for the manifest."""
     import onnx
     import torch
 
@@ -113,7 +179,7 @@ def export_onnx_fp32(module, example_inputs: tuple, path: Path, opset: int = DEF
             warnings.simplefilter("ignore")
             prog = torch.onnx.export(module, example_inputs, dynamo=True, opset_version=opset,
                                      input_names=names, verbose=False, optimize=True)
-        prog.save(str(path), external_data=False)
+        prog.save(str(path), external_data=external_data)
     except Exception as e:  # the dynamo exporter fails on some graphs the legacy one handles
         notes.append(f"dynamo exporter failed ({type(e).__name__}); used the TorchScript exporter")
         log.warning("ONNX dynamo export failed (%s: %s); falling back to the TorchScript exporter", type(e).__name__, e)

@@ -220,7 +220,8 @@ def export_model(module, input_specs: Sequence[InputSpec], formats: str | Sequen
                 progress.warn(f"{fmt} {prec}: {note}")
         entry.update(status="ok", file=art.path.name, sha256=sha256_path(art.path), size_bytes=path_size(art.path),
                      export_seconds=round(time.perf_counter() - t0, 2), notes=list(art.notes), details=art.details,
-                     side_files=[{"file": p.name, "sha256": sha256_path(p)} for p in art.side_files])
+                     side_files=[{"file": p.name, "sha256": sha256_path(p), "size_bytes": path_size(p)}
+                                 for p in art.side_files])
         with progress.status(f"checking {fmt} {prec} parity..."):
             parity = check_parity(fmt, art.path, np_inputs, ref_out, prec, threads, specs)
         entry["parity"] = parity

@@ -23,7 +23,7 @@ from pathlib import Path
 from edgeprune.errors import ExportError
 from edgeprune.exporters._common import first_line, quiet_converters
 from edgeprune.exporters.base import Artifact, ExportOptions, Precision
-from edgeprune.exporters.onnx import export_onnx_fp32, onnx_op_counts, quantize_onnx_int8
+from edgeprune.exporters.onnx import EXTERNAL_DATA_BYTES, export_onnx_fp32, onnx_op_counts, quantize_onnx_int8, weight_bytes
 from edgeprune.files import atomic_output, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ class TensorRTExporter:
         if options.precision not in self.precisions:
             raise ExportError(f"tensorrt export has no {options.precision.value}", format=self.name)
         out_path = Path(out_path)
+        if weight_bytes(module) > EXTERNAL_DATA_BYTES:  # opset conversion works on the in-memory graph, 2 GB at most
+            raise ExportError("tensorrt export of a model with over 2 GB of weights is not supported; export --format "
+                              "onnx (weights in a .data file beside it) and build with trtexec --onnx=FILE on the target",
+                              format=self.name)
         notes: list[str] = []
         details: dict = {"opset": TENSORRT_OPSET}
         with quiet_converters(), atomic_output(out_path) as tmp:
