@@ -1,7 +1,7 @@
 """Accuracy vs measured latency of latency-table-driven pruning against the usual baselines.
 
 Two families on Fashion-MNIST (1x1x28x28), ONNX Runtime fp32 on this host at fixed threads:
-  resnet     a small ResNet (examples/fashion_cnn.FashionCNN at widths 16/32/64: residual coupling)
+  resnet     a small ResNet (examples/fashion_cnn.FashionCNN, the demo's widths 32/64/128: residual coupling)
   mbv2       a MobileNetV2-style network (inverted residuals, depthwise convs, ReLU6)
 For each family the dense model is trained once (cached in bench/work/), its latency table is
 built with edgeprune's build_table (kept in bench/results/prune_pareto_tables/), and for budgets
@@ -57,8 +57,11 @@ GRANULARITY = "auto"  # table grid, probed on this host (edgeprune.latency.granu
                       # accuracy for nothing (a fixed 4 was tried on AVX2: off-tile widths priced 1.6x under)
 BATCH = 128
 # rows of another CPU are history, not this run: a model's measured speedup is only comparable side by side
-CONFIG = {"version": 4, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
-          "granularity": GRANULARITY, "clock": CLOCK, "cpu": environment(())["machine"]["cpu"]}
+RESNET_WIDTHS = (32, 64, 128)  # 16/32/64 until config v4: on a 16-wide grid its only prunable widths were 32 and 64,
+                               # and no method (ours or torch-pruning's) got under 0.69x of the dense latency
+ARCH = {"resnet": f"FashionCNN{RESNET_WIDTHS}", "mbv2": "MBV2"}  # a cached dense model or table of another arch is redone
+CONFIG = {"version": 5, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
+          "granularity": GRANULARITY, "clock": CLOCK, "arch": ARCH, "cpu": environment(())["machine"]["cpu"]}
 # knapsack/regularized rows also carry the version of edgeprune's prune protocol they ran under
 # (3: --speedup budgets, promise against the dense model measured beside the pruned one;
 #  4: fit and promise as the median of per-round ratios over 5 rounds, see HostTimer.side_by_side;
@@ -130,7 +133,7 @@ def build(family: str):
     if family == "resnet":
         from examples.fashion_cnn import FashionCNN
 
-        return FashionCNN(widths=(16, 32, 64))
+        return FashionCNN(widths=RESNET_WIDTHS)
     return mbv2()
 
 
@@ -247,13 +250,15 @@ def dense(family: str, bundle_full):
     from edgeprune.pruning.finetune import evaluate, finetune
 
     path = WORK / family / "dense.pt"
-    if path.exists() and (WORK / family / "dense.json").exists() and json.loads((WORK / family / "dense.json").read_text()).get("epochs") == DENSE_EPOCHS:
+    meta = WORK / family / "dense.json"
+    if path.exists() and meta.exists() and json.loads(meta.read_text()).get("epochs") == DENSE_EPOCHS \
+            and json.loads(meta.read_text()).get("arch") == ARCH[family]:
         m = load_module(path)
         return m, json.loads((WORK / family / "dense.json").read_text())
     m = build(family)
     t0 = time.time()
     finetune(m, bundle_full.train, epochs=DENSE_EPOCHS, lr=0.1, description=f"train dense {family}")
-    info = {"test_accuracy": evaluate(m, bundle_full.val), "epochs": DENSE_EPOCHS, "train_images": 60000,
+    info = {"test_accuracy": evaluate(m, bundle_full.val), "epochs": DENSE_EPOCHS, "arch": ARCH[family], "train_images": 60000,
             "train_seconds": round(time.time() - t0, 1)}
     from edgeprune.files import atomic_write_json
 
@@ -276,13 +281,13 @@ def table_for(family: str, module):
         print(json.dumps({"family": family, "rebuilding_table": str(e)}), flush=True)
         record_path.unlink(missing_ok=True)
     if not record_path.exists() or json.loads(record_path.read_text()).get("granularity") != GRANULARITY \
-            or "grid" not in json.loads(record_path.read_text()):
+            or "grid" not in json.loads(record_path.read_text()) or json.loads(record_path.read_text()).get("arch") != ARCH[family]:
         path.unlink(missing_ok=True)  # a table of other settings (grid, clock) is rebuilt, not extended
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                           out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
                           progress=False)
         atomic_write_json(record_path, {**rep.to_json(), "granularity": GRANULARITY, "grid": rep.table.meta["granularity"],
-                                        "grid_probe": rep.table.meta.get("granularity_probe"),
+                                        "grid_probe": rep.table.meta.get("granularity_probe"), "arch": ARCH[family],
                                         "calibration_protocol": CALIBRATION_PROTOCOL})
     record = json.loads(record_path.read_text())
     if record.get("calibration_protocol") != CALIBRATION_PROTOCOL:
