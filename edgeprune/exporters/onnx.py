@@ -38,7 +38,6 @@ class OnnxExporter:
         details: dict = {}
         large = weight_bytes(module) > EXTERNAL_DATA_BYTES
         side = data_file(out_path)
-        side.unlink(missing_ok=True)  # a data file of an earlier export must not outlive its graph
         with quiet_converters(), atomic_output(out_path) as tmp:
             if options.precision is Precision.FP32:
                 notes += export_onnx_fp32(module, example_inputs, tmp, opset=options.opset or DEFAULT_OPSET,
@@ -51,9 +50,12 @@ class OnnxExporter:
                     details = quantize_onnx_int8(fp32, tmp, options.calibration, external_data=large)
                 finally:
                     _remove_with_data(fp32)
+                notes.append(f"int8 QDQ per-channel, calibrated on {len(options.calibration)} batches")
             if large:
                 store_weights_beside(tmp, side)
                 notes.append(f"weights in {side.name} (the model is over 2 GB; keep the two files together)")
+        if not large:  # a data file of an earlier export must not outlive its graph (kept if this export fails)
+            side.unlink(missing_ok=True)
         details["ops"] = onnx_op_counts(out_path)
         return Artifact(self.name, options.precision, out_path, side_files=[side] if large else [], notes=notes,
                         details=details)
@@ -98,10 +100,11 @@ def store_weights_beside(onnx_path: Path, data: Path) -> None:
     """Rewrite `onnx_path` (a temp name) so that its weights live in `data` (the final side-file name)."""
     import onnx
 
-    old = _external_locations(onnx_path)
-    model = onnx.load(str(onnx_path))  # with its weights, wherever the exporter put them
     if data.parent != onnx_path.parent:
         raise ValueError("the data file must sit next to the ONNX file")
+    old = _external_locations(onnx_path)
+    model = onnx.load(str(onnx_path))  # with its weights, wherever the exporter put them
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file: an earlier export's would stay inside
     onnx.save_model(model, str(onnx_path), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=data.name, size_threshold=1024)
     for loc in old - {data.name}:
