@@ -251,10 +251,9 @@ def dense(family: str, bundle_full):
 
     path = WORK / family / "dense.pt"
     meta = WORK / family / "dense.json"
-    if path.exists() and meta.exists() and json.loads(meta.read_text()).get("epochs") == DENSE_EPOCHS \
-            and json.loads(meta.read_text()).get("arch") == ARCH[family]:
-        m = load_module(path)
-        return m, json.loads((WORK / family / "dense.json").read_text())
+    cached = json.loads(meta.read_text()) if path.exists() and meta.exists() else {}
+    if cached.get("epochs") == DENSE_EPOCHS and cached.get("arch") == ARCH[family]:
+        return load_module(path), cached
     m = build(family)
     t0 = time.time()
     finetune(m, bundle_full.train, epochs=DENSE_EPOCHS, lr=0.1, description=f"train dense {family}")
@@ -280,8 +279,8 @@ def table_for(family: str, module):
     except TableError as e:  # measured on another host (git keeps it): this host gets its own
         print(json.dumps({"family": family, "rebuilding_table": str(e)}), flush=True)
         record_path.unlink(missing_ok=True)
-    if not record_path.exists() or json.loads(record_path.read_text()).get("granularity") != GRANULARITY \
-            or "grid" not in json.loads(record_path.read_text()) or json.loads(record_path.read_text()).get("arch") != ARCH[family]:
+    old = json.loads(record_path.read_text()) if record_path.exists() else {}
+    if old.get("granularity") != GRANULARITY or "grid" not in old or old.get("arch") != ARCH[family]:
         path.unlink(missing_ok=True)  # a table of other settings (grid, clock) is rebuilt, not extended
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                           out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
