@@ -299,18 +299,29 @@ def bench_onnxruntime(path: str, args) -> dict:
         # a separate profiled session: profiling overhead must not leak into the timed samples
         with tempfile.TemporaryDirectory(prefix="ep-ort-prof-") as d:
             prof = session(d)
+            flush = _cache_flusher(np) if getattr(args, "cold_cache", False) else (lambda: None)
             for _ in range(2):
                 prof.run(None, feeds)
             runs = max(5, min(50, len(samples)))
             for _ in range(runs):
+                flush()
                 prof.run(None, feeds)
             trace = prof.end_profiling()
-            result["per_layer"] = ort_layers(trace, runs + 2, skip=2)
+            result["per_layer"] = ort_layers(trace, skip=2)
     return result
 
 
-def ort_layers(trace_path: str, total_runs: int, skip: int = 0) -> list[dict]:
-    """Per-node kernel time from ORT's chrome-trace profile, averaged over the profiled runs."""
+def _cache_flusher(np, mb: int = 64):
+    """A call that writes `mb` MB, evicting the last-level cache (twice the largest seen here, 32 MB)."""
+    buf = np.zeros(mb * 2**20 // 8)
+
+    def flush():
+        buf.__iadd__(1.0)
+    return flush
+
+
+def ort_layers(trace_path: str, skip: int = 0) -> list[dict]:
+    """Per-node kernel time from ORT's chrome-trace profile (median over the profiled runs after `skip`)."""
     with open(trace_path, encoding="utf-8") as f:
         events = json.load(f)
     per_node: dict[str, dict] = {}
@@ -326,12 +337,13 @@ def ort_layers(trace_path: str, total_runs: int, skip: int = 0) -> list[dict]:
             continue
         name = ev["name"][: -len("_kernel_time")]
         if name not in per_node:
-            per_node[name] = {"name": name, "op": ev.get("args", {}).get("op_name", ""), "total_us": 0.0, "calls": 0}
+            per_node[name] = {"name": name, "op": ev.get("args", {}).get("op_name", ""), "us": []}
             order.append(name)
-        per_node[name]["total_us"] += float(ev.get("dur", 0))
-        per_node[name]["calls"] += 1
-    measured = max(total_runs - skip, 1)
-    rows = [{"name": n, "op": per_node[n]["op"], "ms": per_node[n]["total_us"] / 1000.0 / measured} for n in order]
+        per_node[name]["us"].append(float(ev.get("dur", 0)))
+    # the median run of each node: one preempted run on a shared core would otherwise move a mean by
+    # more than a small kernel costs
+    rows = [{"name": n, "op": per_node[n]["op"], "ms": statistics.median(per_node[n]["us"]) / 1000.0,
+             "runs": len(per_node[n]["us"])} for n in order]
     total = sum(r["ms"] for r in rows) or 1.0
     for r in rows:
         r["percent"] = 100.0 * r["ms"] / total
@@ -597,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--max-seconds", type=float, default=5.0)
     b.add_argument("--rel-tol", type=float, default=0.01)
     b.add_argument("--per-layer", action="store_true")
+    b.add_argument("--cold-cache", action="store_true", help="flush the CPU caches before each profiled run")
     b.add_argument("--precision", default="fp32")
     b.add_argument("--compute-units", default="all", choices=["all", "cpu", "cpu_gpu", "cpu_ne"])
     b.add_argument("--trtexec", default=None)

@@ -157,16 +157,17 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
     return [row for rows in per_device for row in rows]
 
 
-def local_layers(path: Path, runtime: str, threads: int | None) -> list[dict]:
-    """Per-layer times on this machine, from the same profilers the on-device agent uses (ORT, ETDump)."""
+def local_layers(path: Path, runtime: str, threads: int | None, runs: int = 5, cold_cache: bool = False) -> list[dict]:
+    """Per-layer times on this machine, from the same profilers the on-device agent uses (ORT, ETDump);
+    at least `runs` profiled runs."""
     import argparse
 
     from edgeprune.devices import agent
 
     if runtime not in ("onnxruntime", "executorch"):
         return []
-    args = argparse.Namespace(threads=threads, warmup=1, min_runs=5, max_runs=20, max_seconds=0.5, rel_tol=0.05,
-                              per_layer=True)
+    args = argparse.Namespace(threads=threads, warmup=1, min_runs=max(5, runs), max_runs=max(20, runs),
+                              max_seconds=0.5, rel_tol=0.05, per_layer=True, cold_cache=cold_cache)
     try:
         return agent.BENCHES[runtime](str(path), args).get("per_layer", [])
     except agent.AgentError as e:

@@ -30,6 +30,9 @@ class BenchSettings:
     max_seconds: float = 5.0
     rel_tol: float = 0.01
     per_layer: bool = False
+    # per-layer runs each start with a cache flushed by a 64 MB write (weights read from memory, as a
+    # layer deep inside a model reads them); only the ONNX Runtime profile honours it
+    cold_cache: bool = False
 
 
 @dataclass

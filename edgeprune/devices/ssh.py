@@ -278,6 +278,8 @@ class SshRunner:
             argv += ["--threads", str(threads)]
         if settings.per_layer:
             argv.append("--per-layer")
+        if settings.cold_cache:
+            argv.append("--cold-cache")
         if runtime == "tensorrt":
             from edgeprune.devices.tools import tensorrt_precision
 
