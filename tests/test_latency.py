@@ -406,6 +406,7 @@ def test_build_killed_midway_then_resumed_without_loss(tmp_path):
     reused = int(out.split("REUSED")[1].split()[0])
     assert reused >= len(before) - 1  # the call-cost probe is kept at the top level, not as a point
     t = load_table(table)
+    assert t.meta["kernel_timing"] == "nodes"  # a new ONNX Runtime table keeps the profiler's kernel times
     lm = LatencyModel.build(small_model(), SMALL, t)
     assert lm.record is not None and lm.predict() > 0
     # the model and one uniformly pruned variant per calibration ratio
@@ -698,3 +699,94 @@ def test_predictor_reads_its_record_through_the_local_curve():
     over, scale = lm.calibration_at(plans[2])
     layers = sum(r["ms"] for r in lm.predict_layers(plans[2]))
     assert layers + over + scale * lm._fixed_ms == pytest.approx(lm.predict(plans[2]), rel=1e-6)
+
+
+# ---------------------------------------------------------------- node timing (ONNX Runtime)
+def _conv_hardswish_kernel():
+    m = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.Hardswish()).eval()
+    graph = extract_kernels(m, (InputSpec((1, 16, 12, 12)),))
+    return next(k for k in graph.kernels if k.op == "conv")
+
+
+def test_node_timed_micro_models_keep_the_activation_fused_and_leave_layout_out(tmp_path):
+    from edgeprune.devices.bench import local_layers
+    from edgeprune.latency.measure import export_for_runtime
+    from edgeprune.latency.micro import build_micro
+    from edgeprune.latency.node_timing import kernel_ms, micro_for_nodes
+
+    k = _conv_hardswish_kernel()
+    assert k.spec["act"] == "hardswish"
+    module, specs = build_micro(k.spec, k.cin, k.cout)
+    ops = {}
+    for name, m in (("plain", module), ("nodes", micro_for_nodes(module, k.spec))):
+        path = export_for_runtime(m, specs, "onnxruntime", "fp32", tmp_path / name)
+        rows = local_layers(path, "onnxruntime", threads=1, runs=10)
+        ops[name] = {r["op"] for r in rows}
+        if name == "nodes":
+            counted = kernel_ms(rows)
+            assert counted == pytest.approx(sum(r["ms"] for r in rows if r["op"] == "Conv"))
+            assert 0 < counted < sum(r["ms"] for r in rows)  # the reorders around it are real and left out
+    # alone, ORT splits the graph-output HardSwish into HardSigmoid + Mul; with the tail it fuses into the Conv
+    assert {"HardSigmoid", "Mul"} <= ops["plain"]
+    assert not {"HardSigmoid", "Mul"} & ops["nodes"] and "Conv" in ops["nodes"]
+
+
+def test_table_timing_mode_is_fixed_when_the_table_is_created(tmp_path):
+    from edgeprune.latency.builder import _Measurer
+    from edgeprune.latency.node_timing import timing_mode
+
+    assert timing_mode("onnxruntime", "fp32") == "nodes"
+    assert timing_mode("onnxruntime", "int8") == timing_mode("executorch", "fp32") == "wall"
+    graph = extract_kernels(small_model(), SMALL)
+    old = synthetic_table(graph)  # a table from before node timing: no "kernel_timing" in its meta
+    assert "kernel_timing" not in old.meta and not _Measurer(old, None, "onnxruntime", "fp32", 1).nodes
+    old.meta["kernel_timing"] = "nodes"
+    assert _Measurer(old, None, "onnxruntime", "fp32", 1).settings.per_layer
+
+
+def test_ort_profile_reads_each_node_as_its_median_run(tmp_path):
+    from edgeprune.devices.agent import ort_layers
+
+    events = []
+    for run, conv_us in enumerate([900.0, 10.0, 11.0, 12.0, 5000.0, 11.0]):
+        events.append({"cat": "Session", "name": "model_run", "dur": conv_us + 5})
+        events.append({"cat": "Node", "name": "conv_kernel_time", "dur": conv_us, "args": {"op_name": "Conv"}})
+        events.append({"cat": "Node", "name": "out_kernel_time", "dur": 2.0, "args": {"op_name": "ReorderOutput"}})
+    trace = tmp_path / "trace.json"
+    trace.write_text(json.dumps(events))
+    rows = ort_layers(str(trace), skip=1)  # the first (cold) run dropped, one preempted run among the rest
+    assert [r["op"] for r in rows] == ["Conv", "ReorderOutput"]
+    assert rows[0]["ms"] == pytest.approx(0.011) and rows[0]["runs"] == 5
+
+
+def test_only_weight_bound_kernels_are_timed_cold():
+    from edgeprune.latency.node_timing import weight_bound
+
+    def kernel(m, shape):
+        graph = extract_kernels(nn.Sequential(m).eval(), (InputSpec(shape),))
+        return next(k for k in graph.kernels if k.op in ("conv", "dwconv", "linear"))
+
+    fc = kernel(nn.Linear(960, 1280), (1, 960))
+    se = kernel(nn.Conv2d(672, 168, 1), (1, 672, 1, 1))           # squeeze-excitation: 1x1 spatial
+    late = kernel(nn.Conv2d(160, 960, 1), (1, 160, 3, 3))          # last stage of a 96x96 MobileNetV3
+    early = kernel(nn.Conv2d(16, 64, 1), (1, 16, 48, 48))
+    dw = kernel(nn.Conv2d(64, 64, 3, padding=1, groups=64), (1, 64, 48, 48))
+    tokens = kernel(nn.Linear(64, 64), (1, 197, 64))               # a ViT MLP on few channels, many tokens
+    assert all(weight_bound(k.spec, k.cin, k.cout) for k in (fc, se, late))
+    assert not any(weight_bound(k.spec, k.cin, k.cout) for k in (early, dw, tokens))
+    # pruning can move a kernel across the line: the same late conv at a quarter of its widths is still weight-bound,
+    # the early one stays activation-bound at any width
+    assert weight_bound(late.spec, 40, 240) and not weight_bound(early.spec, 16, 16)
+
+
+def test_cache_flusher_writes_every_byte_each_call():
+    from edgeprune.devices import agent
+
+    flushed = []
+    flush = agent._cache_flusher(np, mb=1)
+    buf = flush.__closure__[0].cell_contents
+    flush()
+    flushed.append(float(buf[0]))
+    flush()
+    flushed.append(float(buf[-1]))
+    assert flushed == [1.0, 2.0] and buf.nbytes == 2**20  # every byte written each call

@@ -21,7 +21,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -29,12 +29,15 @@ from edgeprune.devices.runner import BenchSettings
 from edgeprune.errors import EdgepruneError, TableError
 from edgeprune.latency.calibration import fit_calibration
 from edgeprune.latency.kernels import Kernel, KernelGraph, extract_kernels
+from edgeprune.latency.node_timing import timing_mode
 from edgeprune.latency.table import LatencyTable, build_lock, default_table_path, library_versions, load_table
 
 log = logging.getLogger(__name__)
 
 # quick but stable timing for micro-models (each is one kernel: sub-millisecond)
 MICRO_SETTINGS = dict(warmup=3, min_runs=10, max_runs=200, max_seconds=0.5, rel_tol=0.02)
+# node-timed micro-models: a short wall-clock loop, then 30 profiled runs (median per node)
+NODE_SETTINGS = dict(min_runs=30, max_runs=30, per_layer=True)
 E2E_SETTINGS = dict(warmup=3, min_runs=20, max_runs=300, max_seconds=2.0, rel_tol=0.01)
 E2E_PASSES = 5  # rounds of end-to-end timings (calibration, validation): see measure_interleaved
 # the unpruned model's fastest repeat; every other model = that x its median per-round ratio to it.
@@ -83,7 +86,9 @@ class _Measurer:
                  on_measure=None, fixed_modules: dict | None = None):
         self.table, self.runner, self.runtime, self.precision = table, runner, runtime, precision
         self.fixed_modules = fixed_modules or {}  # opaque kernels are measured as the model's own module
-        self.settings = BenchSettings(threads=threads, **MICRO_SETTINGS)
+        # node-timed tables (edgeprune.latency.node_timing): the profiler's kernel time, no call cost
+        self.nodes = table.meta.get("kernel_timing") == "nodes"
+        self.settings = BenchSettings(threads=threads, **{**MICRO_SETTINGS, **(NODE_SETTINGS if self.nodes else {})})
         self.measured = self.reused = 0
         self.on_measure = on_measure
 
@@ -98,12 +103,19 @@ class _Measurer:
         self.table.save()
         return r
 
-    def _time(self, module, specs) -> float:
+    def _time(self, module, specs, settings: BenchSettings | None = None) -> float:
         from edgeprune.latency.measure import measure_module
 
         res = measure_module(module, specs, device=self.runner, runtime=self.runtime, precision=self.precision,
-                             settings=self.settings)
+                             settings=settings or self.settings)
         self._last_runs = res.timing.runs
+        if self.nodes:
+            from edgeprune.latency.node_timing import kernel_ms
+
+            if not res.per_layer:
+                raise TableError(f"{self.runner.device.name} returned no per-node profile for {self.runtime}; this "
+                                 f"table is node-timed: rebuild it with another --out on a runner that profiles")
+            return kernel_ms(res.per_layer)
         return latency_of(res.timing)
 
     def point(self, k: Kernel, cin: int, cout: int, again: bool = False) -> float:
@@ -120,8 +132,15 @@ class _Measurer:
             module, specs = self._fixed_module(k)
         else:
             module, specs = build_micro(k.spec, cin, cout)
-        raw = self._time(module, specs)
-        ms = max(raw - self.table.call_ms, 1e-4)
+        settings = self.settings
+        if self.nodes:
+            from edgeprune.latency.node_timing import micro_for_nodes, weight_bound
+
+            module = micro_for_nodes(module, k.spec)
+            if k.dims and weight_bound(k.spec, cin, cout):
+                settings = replace(settings, cold_cache=True)
+        raw = self._time(module, specs, settings)
+        ms = max(raw - (0.0 if self.nodes else self.table.call_ms), 1e-4)
         if have is not None and have <= ms:
             self.measured += 1
             return have
@@ -187,6 +206,7 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                     probe = {"ms": {str(w): v for w, v in probe_ms.items()}, "min_saving": MIN_SAVING}
                 table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
                                          fingerprint=fp, granularity=granularity, path=path)
+                table.meta["kernel_timing"] = timing_mode(runtime, precision)
                 if probe:
                     table.meta["granularity_probe"] = probe
                 table.save()

@@ -3,15 +3,18 @@
     profiles/<device>/<runtime>-<precision>.json
     {
       "schema_version": 1,
-      "meta": {"device", "runtime", "precision", "threads", "granularity", "fingerprint": {...}, ...},
-      "call_ms": 0.012,                  # per-invocation cost of the runner (subtracted from entries)
+      "meta": {"device", "runtime", "precision", "threads", "granularity", "fingerprint": {...},
+               "kernel_timing": "nodes" | "wall", ...},   # absent: "wall" (tables from before node timing)
+      "call_ms": 0.012,                  # per-invocation cost of the runner (subtracted from wall-timed entries)
       "entries": {"<kernel family>": {"spec": {...}, "dims": 2, "anchors": [[cin, cout]...],
                                       "points": [[cin, cout, ms, runs], ...]}},
       "models":  {"<structure key>": {"name", "anchors": {kernel: [cin, cout]}, "overhead_ms", "scale", ...}}
     }
 
 A kernel family is everything pruning does not change (op, spatial size, kernel, stride, ...);
-its points are latencies (runner call cost removed) at the channel counts measured. Every write
+its points are latencies at the channel counts measured: the micro-model's wall-clock time minus
+the runner's call cost, or its profiled node times without layout conversions on a node-timed table
+(edgeprune.latency.node_timing). Every write
 is atomic (temp file + rename), so a killed build loses at most the measurement in flight.
 A table is only valid for the fingerprint it was measured on; loading it elsewhere is refused
 unless forced.

@@ -1,0 +1,76 @@
+"""Kernel time as the runtime's own profiler reports it, for runtimes whose micro-models lie about wall time.
+
+Timed by the wall clock, an ONNX Runtime micro-model pays for things the same kernel does not pay
+inside the model: a layout conversion of its input and output (NCHW <-> NCHWc, ReorderInput /
+ReorderOutput; inside a model they sit only at the edges of NCHWc regions), and, when the
+activation's output is the graph's output, an unfused activation (ORT fuses Conv+HardSwish only
+when the activation does not produce a graph output; alone it becomes HardSigmoid + Mul). Profiled
+in-graph on mobilenet_v3_large at 96x96 (this project's AVX-512 host, 1 thread), the wall-clock
+table priced its convolutions at 1.7x their in-graph time in the unpruned model but 1.0-1.3x in
+pruned ones, a mix the per-model calibration cannot undo. So a node-timed table entry is the sum
+of the micro-model's profiled node times, layout nodes left out, with a trailing flatten that
+keeps the activation fused; the per-inference session cost is not in it (no call-cost subtraction).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+# (runtime, precision) whose micro-models are node-timed when a table is created (others: wall clock minus
+# call cost). Not ORT int8: there the micro-model's edges are QuantizeLinear / Transpose (to NHWC) /
+# DequantizeLinear, and a Transpose cannot be told from a transpose kernel by its op name.
+NODE_TIMED = frozenset({("onnxruntime", "fp32")})
+# nodes that only move or relabel memory around the kernel under test
+LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+
+
+def timing_mode(runtime: str, precision: str) -> str:
+    """How a new table for `runtime` at `precision` times its micro-models: "nodes" or "wall"."""
+    return "nodes" if (runtime, precision) in NODE_TIMED else "wall"
+
+
+def kernel_ms(per_layer: list[dict]) -> float:
+    """The micro-model's kernel time: its profiled nodes, layout conversions excluded."""
+    return sum(float(r["ms"]) for r in per_layer if r.get("op") not in LAYOUT_OPS)
+
+
+class FusedTail(nn.Module):
+    """Wraps a micro-model so its last op's output is not the graph output (a flatten follows it)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x).flatten(1)
+
+
+def weight_bound(spec: dict, cin: int, cout: int) -> bool:
+    """True when the kernel reads more weights than activations: inside a model those weights come from
+    memory (every other layer's weights and activations passed through the caches since their last use),
+    while a micro-model run back to back keeps them cached. Measured here: a 960x1280 GEMM ran 62 us
+    cache-hot, 271 us after a cache flush, and 255 us inside mobilenet_v3_large; a depthwise conv, whose
+    activations dominate, ran 2x slower flushed than in the model (its input is hot there). So only
+    weight-bound kernels are timed cold."""
+    op = spec.get("op")
+    if op == "linear":
+        tokens = 1
+        for d in spec.get("lead", [1]):
+            tokens *= int(d)
+        return cin * cout > tokens * (cin + cout)
+    if op in ("conv", "gconv"):
+        h, w = spec["hw"]
+        sh, sw = spec.get("stride", [1, 1])
+        k = 1
+        for d in spec.get("kernel", [1, 1]):
+            k *= int(d)
+        per_group_in = spec["group_width"] if op == "gconv" else cin
+        return per_group_in * cout * k > cin * h * w + cout * max(1, h // sh) * max(1, w // sw)
+    return False
+
+
+def micro_for_nodes(module: nn.Module, spec: dict) -> nn.Module:
+    """The micro-model as node timing wants it: convolutions with an activation get a trailing flatten."""
+    if spec.get("op") in ("conv", "dwconv", "gconv") and spec.get("act"):
+        return FusedTail(module).eval()
+    return module
