@@ -98,7 +98,8 @@ class _Measurer:
             return self.table.call_ms
         import torch
 
-        r = self._time(torch.nn.ReLU().eval(), _specs([(1, 8)]))
+        # wall clock even on a node-timed table: the session's own work is what this measures
+        r = self._time(torch.nn.ReLU().eval(), _specs([(1, 8)]), replace(self.settings, per_layer=False))
         self.table.data["call_ms"] = round(r, 6)
         self.table.save()
         return r
@@ -106,10 +107,11 @@ class _Measurer:
     def _time(self, module, specs, settings: BenchSettings | None = None) -> float:
         from edgeprune.latency.measure import measure_module
 
+        settings = settings or self.settings
         res = measure_module(module, specs, device=self.runner, runtime=self.runtime, precision=self.precision,
-                             settings=settings or self.settings)
+                             settings=settings)
         self._last_runs = res.timing.runs
-        if self.nodes:
+        if settings.per_layer:
             from edgeprune.latency.node_timing import kernel_ms
 
             if not res.per_layer:
