@@ -790,3 +790,23 @@ def test_cache_flusher_writes_every_byte_each_call():
     flush()
     flushed.append(float(buf[-1]))
     assert flushed == [1.0, 2.0] and buf.nbytes == 2**20  # every byte written each call
+
+
+def test_xnnpack_layout_transposes_are_left_out_but_a_transpose_kernel_keeps_its_own():
+    from edgeprune.latency.node_timing import kernel_ms
+
+    rows = [{"name": "Transpose (ND, X32) #1", "op": "", "ms": 0.020},
+            {"name": "Convolution (NHWC, F32) DWConv #1", "op": "", "ms": 0.069},
+            {"name": "Transpose (ND, X32) #2", "op": "", "ms": 0.018}]
+    assert kernel_ms(rows, "dwconv") == pytest.approx(0.069)
+    shuffle = [{"name": "Static Reshape (NC) #1", "op": "", "ms": 0.001}, {"name": "Transpose (ND, X32) #1", "op": "", "ms": 0.004},
+               {"name": "Static Reshape (NC) #2", "op": "", "ms": 0.001}]
+    assert kernel_ms(shuffle, "transpose") == pytest.approx(0.004)
+    ort = [{"name": "x_nchwc", "op": "ReorderInput", "ms": 0.005}, {"name": "y", "op": "Transpose", "ms": 0.003}]
+    assert kernel_ms(ort, "transpose") == pytest.approx(0.003)
+
+
+def test_unknown_kernel_timing_fails_before_measuring(tmp_path):
+    with pytest.raises(TableError, match="kernel timing must be one of auto, nodes, wall"):
+        build_table(small_model(), SMALL, runtime="onnxruntime", out=tmp_path / "t.json", kernel_timing="profiler")
+    assert not (tmp_path / "t.json").exists()

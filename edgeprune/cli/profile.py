@@ -47,9 +47,12 @@ GRANULARITY = _Granularity()
 @click.option("--validate", default=0, show_default=True, type=click.IntRange(0),
               help="Measure N models end to end (the model + N-1 random pruned variants) vs the prediction.")
 @click.option("--force-table", is_flag=True, help="Extend a table measured on another fingerprint anyway.")
+@click.option("--kernel-timing", default="auto", show_default=True, type=click.Choice(["auto", "nodes", "wall"]),
+              help="How a new table times its micro-models: the runtime profiler's node times without layout "
+                   "conversions (nodes; auto picks it for ONNX Runtime fp32) or wall clock minus the call cost.")
 @json_option
 def profile_cmd(model, input_text, weights, device, runtime, precision, threads, out, granularity, budget_s, validate,
-                force_table, as_json):
+                force_table, kernel_timing, as_json):
     """Measure MODEL's kernels on DEVICE into a latency table (resumable), then calibrate the predictor."""
     from edgeprune.cli.common import load_with_inputs
     from edgeprune.latency import build_table
@@ -57,7 +60,7 @@ def profile_cmd(model, input_text, weights, device, runtime, precision, threads,
     loaded, specs = load_with_inputs(model, input_text, weights)
     report = build_table(loaded.module, specs, device=device, runtime=runtime, precision=precision, threads=threads,
                          out=out, granularity=granularity, validate=validate, force=force_table, budget_s=budget_s,
-                         model_name=model)
+                         model_name=model, kernel_timing=kernel_timing)
     data = report.to_json()
     if validate:
         from edgeprune.latency.validate import error_summary

@@ -382,14 +382,22 @@ def bench_executorch(path: str, args) -> dict:
 
     result = {"samples_ms": samples, "runtime_version": version("executorch")}
     if etdump_wanted:
-        result["per_layer"], note = _etdump_layers(module)
+        cold = 0
+        if getattr(args, "cold_cache", False):
+            # extra runs after the timed ones, each after a cache flush; the profile reads only those
+            flush, cold = _cache_flusher(np), 15
+            for _ in range(cold):
+                flush()
+                module.forward(inputs)
+        result["per_layer"], note = _etdump_layers(module, last=cold)
         if note:
             result["notes"] = [note]
     return result
 
 
-def _etdump_layers(module) -> tuple[list[dict], str | None]:
-    """Operator/delegate times from an ETDump via the ExecuTorch Inspector, when the devtools are installed."""
+def _etdump_layers(module, last: int = 0) -> tuple[list[dict], str | None]:
+    """Operator/delegate times from an ETDump via the ExecuTorch Inspector, when the devtools are installed
+    (median over every run, or over the `last` runs only)."""
     with tempfile.TemporaryDirectory(prefix="ep-etdump-") as d:
         etdump = os.path.join(d, "run.etdp")
         try:
@@ -414,8 +422,9 @@ def _etdump_layers(module) -> tuple[list[dict], str | None]:
                 if ev.name in ("Method::execute", "Program::load_method", "Method::init") or \
                         (nested and ev.name == "DELEGATE_CALL"):
                     continue
+                raw = list(ev.perf_data.raw)[-last:] if last else list(ev.perf_data.raw)
                 rows.append({"name": ev.name, "op": getattr(ev, "delegate_backend_name", None) or "",
-                             "ms": float(ev.perf_data.p50)})
+                             "ms": float(statistics.median(raw)) if raw else float(ev.perf_data.p50)})
         total = sum(r["ms"] for r in rows) or 1.0
         for r in rows:
             r["percent"] = 100.0 * r["ms"] / total

@@ -31,7 +31,7 @@ class BenchSettings:
     rel_tol: float = 0.01
     per_layer: bool = False
     # per-layer runs each start with a cache flushed by a 64 MB write (weights read from memory, as a
-    # layer deep inside a model reads them); only the ONNX Runtime profile honours it
+    # layer deep inside a model reads them); the ONNX Runtime and ExecuTorch profiles honour it
     cold_cache: bool = False
 
 

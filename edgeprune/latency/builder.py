@@ -104,7 +104,7 @@ class _Measurer:
         self.table.save()
         return r
 
-    def _time(self, module, specs, settings: BenchSettings | None = None) -> float:
+    def _time(self, module, specs, settings: BenchSettings | None = None, kernel_op: str | None = None) -> float:
         from edgeprune.latency.measure import measure_module
 
         settings = settings or self.settings
@@ -117,7 +117,7 @@ class _Measurer:
             if not res.per_layer:
                 raise TableError(f"{self.runner.device.name} returned no per-node profile for {self.runtime}; this "
                                  f"table is node-timed: rebuild it with another --out on a runner that profiles")
-            return kernel_ms(res.per_layer)
+            return kernel_ms(res.per_layer, kernel_op)
         return latency_of(res.timing)
 
     def point(self, k: Kernel, cin: int, cout: int, again: bool = False) -> float:
@@ -138,10 +138,10 @@ class _Measurer:
         if self.nodes:
             from edgeprune.latency.node_timing import micro_for_nodes, weight_bound
 
-            module = micro_for_nodes(module, k.spec)
+            module = micro_for_nodes(module, k.spec, self.runtime)
             if k.dims and weight_bound(k.spec, cin, cout):
                 settings = replace(settings, cold_cache=True)
-        raw = self._time(module, specs, settings)
+        raw = self._time(module, specs, settings, k.op)
         ms = max(raw - (0.0 if self.nodes else self.table.call_ms), 1e-4)
         if have is not None and have <= ms:
             self.measured += 1
@@ -170,12 +170,13 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                 precision: str = "fp32", threads: int | None = None, out: str | Path | None = None,
                 granularity: int | str = "auto", validate: int = 0, force: bool = False, budget_s: float = 600.0,
                 tol: float = 0.06, calibrate: bool = True, model_name: str = "model", seed: int = 0,
-                progress: bool = True) -> BuildReport:
+                progress: bool = True, kernel_timing: str = "auto") -> BuildReport:
     """Measure what `module` needs into the table at `out` (default profiles/<device>/<runtime>-<precision>.json).
 
     Resumes an existing table for the same fingerprint; refuses a foreign one unless `force`.
     `granularity`: the channel grid, or "auto" to probe the device for it (edgeprune.latency.granularity);
-    an existing table keeps its own. Returns a BuildReport (with `validation` rows when `validate` > 0).
+    an existing table keeps its own, as it keeps its `kernel_timing` ("auto": node-timed where
+    edgeprune.latency.node_timing says so, else "nodes" or "wall"). Returns a BuildReport (with `validation` rows when `validate` > 0).
     """
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner
@@ -183,6 +184,7 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
 
     if granularity != "auto" and (isinstance(granularity, bool) or not isinstance(granularity, int) or granularity < 1):
         raise TableError(f"granularity must be a channel count >= 1 or 'auto' (got {granularity!r})")
+    timing_mode(runtime, precision, kernel_timing)  # a bad value fails before anything is measured
     dev = load_device(device) if isinstance(device, str) else device
     dev.require_runtime(runtime)
     threads = threads or dev.threads
@@ -208,7 +210,7 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                     probe = {"ms": {str(w): v for w, v in probe_ms.items()}, "min_saving": MIN_SAVING}
                 table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
                                          fingerprint=fp, granularity=granularity, path=path)
-                table.meta["kernel_timing"] = timing_mode(runtime, precision)
+                table.meta["kernel_timing"] = timing_mode(runtime, precision, kernel_timing)
                 if probe:
                     table.meta["granularity_probe"] = probe
                 table.save()

@@ -20,18 +20,36 @@ from torch import nn
 # call cost). Not ORT int8: there the micro-model's edges are QuantizeLinear / Transpose (to NHWC) /
 # DequantizeLinear, and a Transpose cannot be told from a transpose kernel by its op name.
 NODE_TIMED = frozenset({("onnxruntime", "fp32")})
-# nodes that only move or relabel memory around the kernel under test
+# nodes that only move or relabel memory around the kernel under test: ONNX Runtime op types, and the
+# name prefixes of XNNPACK's operators in an ExecuTorch profile (NCHW <-> NHWC transposes at the
+# delegate's edges; inside a model XNNPACK stays NHWC from the first op to the last)
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
+XNNPACK_LAYOUT = ("Transpose (", "Static Reshape", "Copy (")
 
 
-def timing_mode(runtime: str, precision: str) -> str:
+MODES = ("auto", "nodes", "wall")
+
+
+def timing_mode(runtime: str, precision: str, asked: str = "auto") -> str:
     """How a new table for `runtime` at `precision` times its micro-models: "nodes" or "wall"."""
+    if asked not in MODES:
+        from edgeprune.errors import TableError
+
+        raise TableError(f"kernel timing must be one of {', '.join(MODES)} (got {asked!r})")
+    if asked != "auto":
+        return asked
     return "nodes" if (runtime, precision) in NODE_TIMED else "wall"
 
 
-def kernel_ms(per_layer: list[dict]) -> float:
-    """The micro-model's kernel time: its profiled nodes, layout conversions excluded."""
-    return sum(float(r["ms"]) for r in per_layer if r.get("op") not in LAYOUT_OPS)
+def kernel_ms(per_layer: list[dict], kernel_op: str | None = None) -> float:
+    """The micro-model's kernel time: its profiled nodes, layout conversions excluded (but a transpose
+    kernel's own transpose kept)."""
+    def layout(r: dict) -> bool:
+        name = str(r.get("name", ""))
+        if kernel_op == "transpose" and name.startswith("Transpose ("):
+            return False
+        return r.get("op") in LAYOUT_OPS or name.startswith(XNNPACK_LAYOUT)
+    return sum(float(r["ms"]) for r in per_layer if not layout(r))
 
 
 class FusedTail(nn.Module):
@@ -69,8 +87,9 @@ def weight_bound(spec: dict, cin: int, cout: int) -> bool:
     return False
 
 
-def micro_for_nodes(module: nn.Module, spec: dict) -> nn.Module:
-    """The micro-model as node timing wants it: convolutions with an activation get a trailing flatten."""
-    if spec.get("op") in ("conv", "dwconv", "gconv") and spec.get("act"):
+def micro_for_nodes(module: nn.Module, spec: dict, runtime: str = "onnxruntime") -> nn.Module:
+    """The micro-model as node timing wants it: on ONNX Runtime, convolutions with an activation get a
+    trailing flatten (XNNPACK fuses what it fuses either way)."""
+    if runtime == "onnxruntime" and spec.get("op") in ("conv", "dwconv", "gconv") and spec.get("act"):
         return FusedTail(module).eval()
     return module
