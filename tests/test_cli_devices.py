@@ -81,6 +81,13 @@ def test_bench_export_dir_on_host_with_per_layer(export_dir):
     assert any(layer["op"] == "Conv" for layer in row["per_layer"])
     human = cli("bench", str(export_dir / "model_fp32.onnx"), "--device", "host", "--runs", "5", "--per-layer")
     assert human.returncode == 0 and "p50 ms" in human.stdout and "top 5 layers" in human.stdout
+    cold = cli("bench", str(export_dir / "model_fp32.onnx"), "--device", "host", "--runs", "5", "--per-layer",
+               "--cold-cache", "--json")
+    assert cold.returncode == 0, cold.stderr[-2000:]
+    assert {layer["op"] for layer in json.loads(cold.stdout)[0]["per_layer"]} == {layer["op"] for layer in row["per_layer"]}
+    alone = cli("bench", str(export_dir / "model_fp32.onnx"), "--device", "host", "--cold-cache")
+    assert alone.returncode != 0 and alone.stderr.strip().splitlines()[-1] == \
+        "Error: --cold-cache changes the per-layer profile only; add --per-layer"
 
 
 def test_bench_bad_inputs_are_one_line_errors(tmp_path, export_dir):

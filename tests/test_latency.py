@@ -759,26 +759,6 @@ def test_ort_profile_reads_each_node_as_its_median_run(tmp_path):
     assert rows[0]["ms"] == pytest.approx(0.011) and rows[0]["runs"] == 5
 
 
-def test_only_weight_bound_kernels_are_timed_cold():
-    from edgeprune.latency.node_timing import weight_bound
-
-    def kernel(m, shape):
-        graph = extract_kernels(nn.Sequential(m).eval(), (InputSpec(shape),))
-        return next(k for k in graph.kernels if k.op in ("conv", "dwconv", "linear"))
-
-    fc = kernel(nn.Linear(960, 1280), (1, 960))
-    se = kernel(nn.Conv2d(672, 168, 1), (1, 672, 1, 1))           # squeeze-excitation: 1x1 spatial
-    late = kernel(nn.Conv2d(160, 960, 1), (1, 160, 3, 3))          # last stage of a 96x96 MobileNetV3
-    early = kernel(nn.Conv2d(16, 64, 1), (1, 16, 48, 48))
-    dw = kernel(nn.Conv2d(64, 64, 3, padding=1, groups=64), (1, 64, 48, 48))
-    tokens = kernel(nn.Linear(64, 64), (1, 197, 64))               # a ViT MLP on few channels, many tokens
-    assert all(weight_bound(k.spec, k.cin, k.cout) for k in (fc, se, late))
-    assert not any(weight_bound(k.spec, k.cin, k.cout) for k in (early, dw, tokens))
-    # pruning can move a kernel across the line: the same late conv at a quarter of its widths is still weight-bound,
-    # the early one stays activation-bound at any width
-    assert weight_bound(late.spec, 40, 240) and not weight_bound(early.spec, 16, 16)
-
-
 def test_cache_flusher_writes_every_byte_each_call():
     from edgeprune.devices import agent
 

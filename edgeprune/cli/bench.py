@@ -22,12 +22,15 @@ from edgeprune.cli.options import json_option
               help="Force a runtime instead of choosing by file type.")
 @click.option("--per-layer", is_flag=True, help="Also report per-layer times where the runtime gives them.")
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Layers shown per artifact with --per-layer.")
+@click.option("--cold-cache", is_flag=True,
+              help="With --per-layer: flush the CPU caches before each profiled run (ONNX Runtime, ExecuTorch), to "
+                   "see what each layer costs when its weights come from memory.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the results JSON here, updated after every measurement. An unfinished file from an "
                    "interrupted run is resumed: what it already measured is kept, not measured again.")
 @click.option("--fresh", is_flag=True, help="With --out: measure everything again instead of resuming.")
 @json_option
-def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, out_file, fresh, as_json):
+def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, cold_cache, out_file, fresh, as_json):
     """Time exported artifacts (or `edgeprune export` directories) on one or more devices."""
     import threading
 
@@ -40,7 +43,9 @@ def bench_cmd(paths, devices, runs, warmup, threads, runtime, per_layer, top, ou
     names = [d.strip() for d in devices.split(",") if d.strip()]
     if not names:
         raise EdgepruneError("--device is empty; name at least one device (edgeprune devices list)")
-    settings = BenchSettings(threads=threads, warmup=warmup, per_layer=per_layer,
+    if cold_cache and not per_layer:
+        raise EdgepruneError("--cold-cache changes the per-layer profile only; add --per-layer")
+    settings = BenchSettings(threads=threads, warmup=warmup, per_layer=per_layer, cold_cache=cold_cache,
                              **({"min_runs": runs, "max_runs": runs, "max_seconds": 1e9} if runs else {}))
     previous = []
     if out_file and not fresh and Path(out_file).exists():

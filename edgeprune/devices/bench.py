@@ -140,7 +140,8 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
                         runner = runner or get_runner(dev)
                         result = runner.bench(t.path, rt, settings)
                         if settings.per_layer and dev.transport == "local" and not result.per_layer:
-                            result.per_layer = local_layers(t.path, rt, settings.threads or dev.threads)
+                            result.per_layer = local_layers(t.path, rt, settings.threads or dev.threads,
+                                                            cold_cache=settings.cold_cache)
                         row = BenchRow(dev.name, t, result=result, key=key)
                     except DeviceError as e:
                         row = BenchRow(dev.name, t, error=str(e), key=key)

@@ -134,14 +134,11 @@ class _Measurer:
             module, specs = self._fixed_module(k)
         else:
             module, specs = build_micro(k.spec, cin, cout)
-        settings = self.settings
         if self.nodes:
-            from edgeprune.latency.node_timing import micro_for_nodes, weight_bound
+            from edgeprune.latency.node_timing import micro_for_nodes
 
             module = micro_for_nodes(module, k.spec, self.runtime)
-            if k.dims and weight_bound(k.spec, cin, cout):
-                settings = replace(settings, cold_cache=True)
-        raw = self._time(module, specs, settings, k.op)
+        raw = self._time(module, specs, kernel_op=k.op)
         ms = max(raw - (0.0 if self.nodes else self.table.call_ms), 1e-4)
         if have is not None and have <= ms:
             self.measured += 1

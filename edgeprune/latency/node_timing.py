@@ -63,30 +63,6 @@ class FusedTail(nn.Module):
         return self.inner(x).flatten(1)
 
 
-def weight_bound(spec: dict, cin: int, cout: int) -> bool:
-    """True when the kernel reads more weights than activations: inside a model those weights come from
-    memory (every other layer's weights and activations passed through the caches since their last use),
-    while a micro-model run back to back keeps them cached. Measured here: a 960x1280 GEMM ran 62 us
-    cache-hot, 271 us after a cache flush, and 255 us inside mobilenet_v3_large; a depthwise conv, whose
-    activations dominate, ran 2x slower flushed than in the model (its input is hot there). So only
-    weight-bound kernels are timed cold."""
-    op = spec.get("op")
-    if op == "linear":
-        tokens = 1
-        for d in spec.get("lead", [1]):
-            tokens *= int(d)
-        return cin * cout > tokens * (cin + cout)
-    if op in ("conv", "gconv"):
-        h, w = spec["hw"]
-        sh, sw = spec.get("stride", [1, 1])
-        k = 1
-        for d in spec.get("kernel", [1, 1]):
-            k *= int(d)
-        per_group_in = spec["group_width"] if op == "gconv" else cin
-        return per_group_in * cout * k > cin * h * w + cout * max(1, h // sh) * max(1, w // sw)
-    return False
-
-
 def micro_for_nodes(module: nn.Module, spec: dict, runtime: str = "onnxruntime") -> nn.Module:
     """The micro-model as node timing wants it: on ONNX Runtime, convolutions with an activation get a
     trailing flatten (XNNPACK fuses what it fuses either way)."""
