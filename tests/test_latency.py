@@ -735,8 +735,11 @@ def test_table_timing_mode_is_fixed_when_the_table_is_created(tmp_path):
     from edgeprune.latency.builder import _Measurer
     from edgeprune.latency.node_timing import timing_mode
 
-    assert timing_mode("onnxruntime", "fp32") == "nodes"
-    assert timing_mode("onnxruntime", "int8") == timing_mode("executorch", "fp32") == "wall"
+    assert timing_mode("onnxruntime", "fp32") == timing_mode("executorch", "fp32") == "nodes"
+    assert timing_mode("onnxruntime", "int8") == timing_mode("litert", "fp32") == "wall"
+    assert timing_mode("executorch", "int8", "nodes") == "nodes"
+    with pytest.raises(TableError, match="litert gives no per-node profile here; use --kernel-timing wall"):
+        timing_mode("litert", "fp32", "nodes")
     graph = extract_kernels(small_model(), SMALL)
     old = synthetic_table(graph)  # a table from before node timing: no "kernel_timing" in its meta
     assert "kernel_timing" not in old.meta and not _Measurer(old, None, "onnxruntime", "fp32", 1).nodes

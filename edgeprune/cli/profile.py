@@ -49,7 +49,8 @@ GRANULARITY = _Granularity()
 @click.option("--force-table", is_flag=True, help="Extend a table measured on another fingerprint anyway.")
 @click.option("--kernel-timing", default="auto", show_default=True, type=click.Choice(["auto", "nodes", "wall"]),
               help="How a new table times its micro-models: the runtime profiler's node times without layout "
-                   "conversions (nodes; auto picks it for ONNX Runtime fp32) or wall clock minus the call cost.")
+                   "conversions (nodes; auto picks it for ONNX Runtime and ExecuTorch fp32) or wall clock minus the "
+                   "call cost.")
 @json_option
 def profile_cmd(model, input_text, weights, device, runtime, precision, threads, out, granularity, budget_s, validate,
                 force_table, kernel_timing, as_json):

@@ -18,8 +18,10 @@ from torch import nn
 
 # (runtime, precision) whose micro-models are node-timed when a table is created (others: wall clock minus
 # call cost). Not ORT int8: there the micro-model's edges are QuantizeLinear / Transpose (to NHWC) /
-# DequantizeLinear, and a Transpose cannot be told from a transpose kernel by its op name.
-NODE_TIMED = frozenset({("onnxruntime", "fp32")})
+# DequantizeLinear, and a Transpose cannot be told from a transpose kernel by its op name. Not LiteRT:
+# its interpreter's op profile is not read here.
+NODE_TIMED = frozenset({("onnxruntime", "fp32"), ("executorch", "fp32")})
+PROFILED = frozenset({"onnxruntime", "executorch"})  # runtimes whose runners return per-node profiles
 # nodes that only move or relabel memory around the kernel under test: ONNX Runtime op types, and the
 # name prefixes of XNNPACK's operators in an ExecuTorch profile (NCHW <-> NHWC transposes at the
 # delegate's edges; inside a model XNNPACK stays NHWC from the first op to the last)
@@ -36,6 +38,10 @@ def timing_mode(runtime: str, precision: str, asked: str = "auto") -> str:
         from edgeprune.errors import TableError
 
         raise TableError(f"kernel timing must be one of {', '.join(MODES)} (got {asked!r})")
+    if asked == "nodes" and runtime not in PROFILED:
+        from edgeprune.errors import TableError
+
+        raise TableError(f"{runtime} gives no per-node profile here; use --kernel-timing wall (or auto) for it")
     if asked != "auto":
         return asked
     return "nodes" if (runtime, precision) in NODE_TIMED else "wall"
