@@ -59,6 +59,10 @@ TABLES = RESULTS / "predictor_fidelity_tables"
 RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
+# the channel grid of new tables and the scored variants' round_to; 8 as every table and variant before
+# the grid probe (a fresh table keeps the variants identical to the earlier runs')
+GRID = 8
+KERNEL_TIMING = "auto"  # how new tables time micro-models (--kernel-timing; edgeprune.latency.node_timing)
 PROTOCOL = 3  # end-to-end timing statistic (see the docstring)
 # how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
 # staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine);
@@ -115,13 +119,15 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict
     module = torchvision.models.get_model(model, weights=None).eval()
     t0 = time.perf_counter()
     report = build_table(module, specs, device="host", runtime=runtime, precision="fp32", threads=THREADS,
-                         out=TABLES / f"{runtime}-fp32.json", validate=variants + 1,
+                         out=TABLES / f"{runtime}-fp32.json", validate=variants + 1, granularity=GRID,
+                         kernel_timing=KERNEL_TIMING,
                          budget_s=0.0 if old else budget_s, model_name=model, progress=False)
     rows = report.validation
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
     row = {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
-           "protocol": PROTOCOL, "predictor": PREDICTOR}
+           "protocol": PROTOCOL, "predictor": PREDICTOR,
+           "kernel_timing": report.table.meta.get("kernel_timing", "wall")}
     if old:
         # re-timed only: the build figures are the old cell's (this run's table lookups are not a build)
         record["table_build_s"] = old["table_build_s"]
@@ -270,7 +276,9 @@ def write_report(timed: bool = True) -> dict:
              + (" over block rounds, the models taking turns in blocks of a few ms within each round" if PROTOCOL >= 3
                 else " per round")
              + ("; cells re-timed on the committed tables, build figures from their first run" if any(r.get("remeasured") for r in rows) else "")
-             + "). Sweep budget per model: "
+             + "). Kernel timing: " + ", ".join(f"{rt}: {t}" for rt, t in sorted({(r['runtime'], r.get('kernel_timing', 'wall')) for r in rows}))
+             + " (wall: the micro-model's wall-clock time minus the runner's call cost; nodes: its profiled node "
+             "times without layout conversions, edgeprune.latency.node_timing). Sweep budget per model: "
              f"{sorted({r.get('budget_s') for r in rows if r.get('budget_s')})} s.",
              "", f"Table reading (predictor v{PREDICTOR}): each width's measured line is read as a non-decreasing "
              "staircase (a narrower count timed slower than a wider one takes the wider one's time) and the "
@@ -332,8 +340,8 @@ def _plot(rows) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(RUNTIMES), figsize=(5 * len(RUNTIMES), 4.5))
-    for ax, rt in zip(axes, RUNTIMES):
+    fig, axes = plt.subplots(1, len(RUNTIMES), figsize=(5 * len(RUNTIMES), 4.5), squeeze=False)
+    for ax, rt in zip(axes[0], RUNTIMES):
         pts = [(v["measured_ms"], v["predicted_ms"]) for r in rows if r["runtime"] == rt for v in r["rows"]
                if v["variant"] != "base"]
         if not pts:
@@ -367,7 +375,12 @@ def main() -> int:
                     help="score finished cells again with one calibration line fitted without the heavy variant "
                          "(recorded timings; no timing); the report shows it beside the predictor's")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
+    ap.add_argument("--kernel-timing", default="auto", choices=["auto", "nodes", "wall"],
+                    help="how new tables time their micro-models (auto: node-timed for ONNX Runtime and ExecuTorch fp32)")
     args = ap.parse_args()
+    global KERNEL_TIMING
+    KERNEL_TIMING = args.kernel_timing
+    RUNTIMES[:] = args.runtimes.split(",")  # the report covers the runtimes asked for
     if args.results:
         global RESULTS, JSONL, TABLES
         RESULTS = Path(args.results)
