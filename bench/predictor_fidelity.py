@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.results_io import environment  # noqa: E402
 from edgeprune.latency.calibration import BANDWIDTH  # noqa: E402
+from edgeprune.latency.node_timing import MODES  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 JSONL = RESULTS / "predictor_fidelity.jsonl"
 TABLES = RESULTS / "predictor_fidelity_tables"
@@ -375,7 +376,7 @@ def main() -> int:
                     help="score finished cells again with one calibration line fitted without the heavy variant "
                          "(recorded timings; no timing); the report shows it beside the predictor's")
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
-    ap.add_argument("--kernel-timing", default="auto", choices=["auto", "nodes", "wall"],
+    ap.add_argument("--kernel-timing", default="auto", choices=MODES,
                     help="how new tables time their micro-models (auto: node-timed for ONNX Runtime and ExecuTorch fp32)")
     args = ap.parse_args()
     global KERNEL_TIMING

@@ -709,7 +709,7 @@ def _conv_hardswish_kernel():
 
 
 def test_node_timed_micro_models_keep_the_activation_fused_and_leave_layout_out(tmp_path):
-    from edgeprune.devices.bench import local_layers
+    from edgeprune.devices.local import local_layers
     from edgeprune.latency.measure import export_for_runtime
     from edgeprune.latency.micro import build_micro
     from edgeprune.latency.node_timing import kernel_ms, micro_for_nodes

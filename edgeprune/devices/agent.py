@@ -316,7 +316,7 @@ def _cache_flusher(np, mb: int = 64):
     buf = np.zeros(mb * 2**20 // 8)
 
     def flush():
-        buf.__iadd__(1.0)
+        np.add(buf, 1.0, out=buf)
     return flush
 
 

@@ -139,9 +139,6 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
                     try:
                         runner = runner or get_runner(dev)
                         result = runner.bench(t.path, rt, settings)
-                        if settings.per_layer and dev.transport == "local" and not result.per_layer:
-                            result.per_layer = local_layers(t.path, rt, settings.threads or dev.threads,
-                                                            cold_cache=settings.cold_cache)
                         row = BenchRow(dev.name, t, result=result, key=key)
                     except DeviceError as e:
                         row = BenchRow(dev.name, t, error=str(e), key=key)
@@ -157,19 +154,3 @@ def bench_targets(paths: list[str], devices: list[str], settings: BenchSettings,
         per_device = list(pool.map(one_device, descs))
     return [row for rows in per_device for row in rows]
 
-
-def local_layers(path: Path, runtime: str, threads: int | None, runs: int = 5, cold_cache: bool = False) -> list[dict]:
-    """Per-layer times on this machine, from the same profilers the on-device agent uses (ORT, ETDump);
-    at least `runs` profiled runs."""
-    import argparse
-
-    from edgeprune.devices import agent
-
-    if runtime not in ("onnxruntime", "executorch"):
-        return []
-    args = argparse.Namespace(threads=threads, warmup=1, min_runs=max(5, runs), max_runs=max(20, runs),
-                              max_seconds=0.5, rel_tol=0.05, per_layer=True, cold_cache=cold_cache)
-    try:
-        return agent.BENCHES[runtime](str(path), args).get("per_layer", [])
-    except agent.AgentError as e:
-        raise DeviceError(f"per-layer profiling of {path.name} failed: {e}") from None

@@ -46,8 +46,10 @@ class LocalRunner:
             warnings.append(f"noisy run: std is {100 * timing.std_ms / timing.p50_ms:.0f}% of the median")
         if not self.device.clocks_pinned:
             warnings.append("clocks are not pinned on this device")
+        per_layer = (local_layers(path, runtime, threads, runs=settings.min_runs, cold_cache=settings.cold_cache)
+                     if settings.per_layer else [])
         return BenchResult(str(path), runtime, self.device.name, timing, self.fingerprint(runtime, threads),
-                           peak_memory_mb=peak_mb, warnings=warnings)
+                           peak_memory_mb=peak_mb, per_layer=per_layer, warnings=warnings)
 
     def bench_blocks(self, artifacts, runtime: str, settings: BenchSettings = BenchSettings(),
                      block: int = BLOCK_RUNS) -> tuple[list[Timing], list[list[float]]]:
@@ -102,3 +104,20 @@ def _random_inputs(session) -> list:
 
     rng = np.random.default_rng(0)
     return [rng.standard_normal(shape).astype(dtype) for shape, dtype in shapes]
+
+
+def local_layers(path: Path, runtime: str, threads: int | None, runs: int = 5, cold_cache: bool = False) -> list[dict]:
+    """Per-layer times on this machine, from the same profilers the on-device agent uses (ORT, ETDump);
+    at least `runs` profiled runs."""
+    import argparse
+
+    from edgeprune.devices import agent
+
+    if runtime not in ("onnxruntime", "executorch"):
+        return []
+    args = argparse.Namespace(threads=threads, warmup=1, min_runs=max(5, runs), max_runs=max(20, runs),
+                              max_seconds=0.5, rel_tol=0.05, per_layer=True, cold_cache=cold_cache)
+    try:
+        return agent.BENCHES[runtime](str(path), args).get("per_layer", [])
+    except agent.AgentError as e:
+        raise DeviceError(f"per-layer profiling of {path.name} failed: {e}") from None

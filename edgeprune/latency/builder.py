@@ -173,7 +173,8 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
     Resumes an existing table for the same fingerprint; refuses a foreign one unless `force`.
     `granularity`: the channel grid, or "auto" to probe the device for it (edgeprune.latency.granularity);
     an existing table keeps its own, as it keeps its `kernel_timing` ("auto": node-timed where
-    edgeprune.latency.node_timing says so, else "nodes" or "wall"). Returns a BuildReport (with `validation` rows when `validate` > 0).
+    edgeprune.latency.node_timing says so, else "nodes" or "wall"). Returns a BuildReport (with
+    `validation` rows when `validate` > 0).
     """
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner

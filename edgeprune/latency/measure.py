@@ -54,13 +54,7 @@ def measure_module(module, input_specs: Sequence[InputSpec], *, device: str | De
     try:
         with tempfile.TemporaryDirectory(prefix="edgeprune-measure-", dir=workdir) as tmp:
             path = export_for_runtime(module, input_specs, runtime, precision, Path(tmp) / "model", calibration)
-            result = runner.bench(path, runtime, settings)
-            if settings.per_layer and not result.per_layer and runner.device.transport == "local":
-                from edgeprune.devices.bench import local_layers
-
-                result.per_layer = local_layers(path, runtime, settings.threads or runner.device.threads,
-                                                runs=settings.min_runs, cold_cache=settings.cold_cache)
-            return result
+            return runner.bench(path, runtime, settings)
     finally:
         if owned:
             runner.close()

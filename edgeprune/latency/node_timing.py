@@ -1,20 +1,24 @@
 """Kernel time as the runtime's own profiler reports it, for runtimes whose micro-models lie about wall time.
 
-Timed by the wall clock, an ONNX Runtime micro-model pays for things the same kernel does not pay
-inside the model: a layout conversion of its input and output (NCHW <-> NCHWc, ReorderInput /
-ReorderOutput; inside a model they sit only at the edges of NCHWc regions), and, when the
-activation's output is the graph's output, an unfused activation (ORT fuses Conv+HardSwish only
-when the activation does not produce a graph output; alone it becomes HardSigmoid + Mul). Profiled
-in-graph on mobilenet_v3_large at 96x96 (this project's AVX-512 host, 1 thread), the wall-clock
-table priced its convolutions at 1.7x their in-graph time in the unpruned model but 1.0-1.3x in
-pruned ones, a mix the per-model calibration cannot undo. So a node-timed table entry is the sum
-of the micro-model's profiled node times, layout nodes left out, with a trailing flatten that
-keeps the activation fused; the per-inference session cost is not in it (no call-cost subtraction).
+Timed by the wall clock, a micro-model pays for things the same kernel does not pay inside the
+model: a layout conversion of its input and output (ONNX Runtime: NCHW <-> NCHWc, ReorderInput /
+ReorderOutput, inside a model only at the edges of NCHWc regions; ExecuTorch/XNNPACK: NCHW <-> NHWC
+transposes at the delegate's edges, inside a model only at its first and last op), and, on ONNX
+Runtime, an unfused activation when the activation's output is the graph's output (ORT fuses
+Conv+HardSwish only when the activation does not produce a graph output; alone it becomes
+HardSigmoid + Mul). Profiled in-graph on mobilenet_v3_large at 96x96 (this project's AVX-512 host,
+1 thread), the wall-clock ORT table priced its convolutions at 1.7x their in-graph time in the
+unpruned model but 1.2-1.3x in pruned ones, a mix the per-model calibration cannot undo. So a
+node-timed table entry is the sum of the micro-model's profiled node times, layout nodes left out,
+with (on ORT) a trailing flatten that keeps the activation fused; the per-inference session cost is
+not in it (no call-cost subtraction).
 """
 
 from __future__ import annotations
 
 from torch import nn
+
+from edgeprune.errors import TableError
 
 # (runtime, precision) whose micro-models are node-timed when a table is created (others: wall clock minus
 # call cost). Not ORT int8: there the micro-model's edges are QuantizeLinear / Transpose (to NHWC) /
@@ -27,20 +31,14 @@ PROFILED = frozenset({"onnxruntime", "executorch"})  # runtimes whose runners re
 # delegate's edges; inside a model XNNPACK stays NHWC from the first op to the last)
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
 XNNPACK_LAYOUT = ("Transpose (", "Static Reshape", "Copy (")
-
-
 MODES = ("auto", "nodes", "wall")
 
 
 def timing_mode(runtime: str, precision: str, asked: str = "auto") -> str:
     """How a new table for `runtime` at `precision` times its micro-models: "nodes" or "wall"."""
     if asked not in MODES:
-        from edgeprune.errors import TableError
-
         raise TableError(f"kernel timing must be one of {', '.join(MODES)} (got {asked!r})")
     if asked == "nodes" and runtime not in PROFILED:
-        from edgeprune.errors import TableError
-
         raise TableError(f"{runtime} gives no per-node profile here; use --kernel-timing wall (or auto) for it")
     if asked != "auto":
         return asked
