@@ -11,12 +11,14 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
    seed 0) are measured end to end and compared with `LatencyModel.predict(plan)`. They are timed
    in the same 5 interleaved rounds as the calibration models: timed in a session of their own, a
    whole session came out ~1.4x slower or faster than the calibration's on this shared machine.
-   Measured latency: the unpruned model's fastest repeat, every other model that times its median
-   ratio to it. Protocol 3: within each round the models take turns in blocks of a few ms
-   (LocalRunner.bench_blocks) and the ratio is the median over block rounds; protocol 2 timed each
+   Measured latency (protocol 4): each model's fastest block median, below. Protocol 3: within each round the models take turns in blocks of a few ms
+   (LocalRunner.bench_blocks), the unpruned model's fastest repeat times the median per-block ratio; protocol 2 timed each
    model as one whole measurement per round and took the median per-round ratio, and protocol 1
    took each model's fastest repeat over 3 rounds, which mixes the host's speed levels
-   (bench/results/host_noise.md, bench/results/ratio_noise.md).
+   (bench/results/host_noise.md, bench/results/ratio_noise.md). Protocol 4: the same blocks, and
+   each model's latency is its fastest block median over all block rounds (measure_interleaved's
+   block_statistic="fastest"): the slow levels slow a small model more than a large one, so a
+   per-block ratio still moved with them.
 
 `--rescore` scores finished cells again after a change to how tables are read (PREDICTOR): same
 tables, same recorded timings, calibration refitted on them; nothing is timed.
@@ -60,18 +62,22 @@ TABLES = RESULTS / "predictor_fidelity_tables"
 RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
-# the channel grid of new tables and the scored variants' round_to; 8 as every table and variant before
-# the grid probe (a fresh table keeps the variants identical to the earlier runs')
-GRID = 8
+# the channel grid of new tables and the scored variants' round_to (--grid); 8 as every table and variant
+# before the grid probe (a fresh table keeps the variants identical to the earlier runs'); "auto": the grid
+# `edgeprune profile` probes for the runtime (16 for ONNX Runtime on this AVX-512 host, 4 for ExecuTorch),
+# i.e. the widths edgeprune's own pruning would produce there
+GRID: int | str = 8
 KERNEL_TIMING = "auto"  # how new tables time micro-models (--kernel-timing; edgeprune.latency.node_timing)
-PROTOCOL = 3  # end-to-end timing statistic (see the docstring)
+PROTOCOL = 4  # end-to-end timing statistic (see the docstring)
 # how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
 # staircase and the width interaction capped (edgeprune.latency.predictor.monotone, _combine);
 # 3 = also no kernel cheaper per unit of work than at its anchor (proportional_floor), and the
 # calibration scale bounded to [0.25, 4] instead of [0.5, 2]; 4 = each plan through the calibration
 # curve, a least-squares line per kernel sum with the calibration models weighted by distance
-# (edgeprune.latency.calibration) instead of one line through all of them
-PREDICTOR = 4
+# (edgeprune.latency.calibration) instead of one line through all of them; 5 = no kernel below the cheapest
+# time measured for its op (predictor.op_floors), and on tables that carry weight_ms_per_mb each kernel's
+# weights priced as read from memory (edgeprune.latency.node_timing)
+PREDICTOR = 5
 # 12 architectures, 8 families; small/fast ones so 12 x 2 runtimes fit the shared machine
 MODELS = ["resnet18", "mobilenet_v3_small", "mobilenet_v2", "mnasnet0_5", "squeezenet1_1", "regnet_x_400mf",
           "efficientnet_b0", "resnet34", "mobilenet_v3_large", "mnasnet1_0", "squeezenet1_0", "regnet_y_400mf"]
@@ -86,9 +92,10 @@ def family(model: str) -> str:
     return next((v for k, v in FAMILY.items() if model.startswith(k)), model)
 
 
-def done_rows(protocol: int = PROTOCOL, predictor: int | None = None) -> dict[tuple[str, str], dict]:
-    """The last row per (model, runtime) of `protocol`; with `predictor`, the last scored one of that
-    predictor version (rows from before predictor versions count as version 1)."""
+def done_rows(protocol: int | None = None, predictor: int | None = None) -> dict[tuple[str, str], dict]:
+    """The last row per (model, runtime) of `protocol` (default: PROTOCOL); with `predictor`, the last scored
+    one of that predictor version (rows from before predictor versions count as version 1)."""
+    protocol = PROTOCOL if protocol is None else protocol
     rows = {}
     if JSONL.exists():
         for line in JSONL.read_text().splitlines():
@@ -126,7 +133,7 @@ def run_cell(model: str, runtime: str, budget_s: float, variants: int, old: dict
     rows = report.validation
     scored = [r for r in rows if r["variant"] != "base"]
     record = report.table.models[report.model_key]
-    row = {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}",
+    row = {"model": model, "family": family(model), "runtime": runtime, "input": f"1x3x{RES}x{RES}", "grid": int(report.table.meta.get("granularity") or 8),
            "protocol": PROTOCOL, "predictor": PREDICTOR,
            "kernel_timing": report.table.meta.get("kernel_timing", "wall")}
     if old:
@@ -174,8 +181,9 @@ def rescore_cell(old: dict) -> dict:
     # the refit lives in this in-memory table only: the committed table keeps the calibration it was built with
     record = table.models.setdefault(graph.structure_key, {})
     record["calibration"] = dict(old["calibration"])
-    record = refit_calibration(module, specs, graph, table)
-    checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
+    g = int(table.meta.get("granularity") or 8)
+    record = refit_calibration(module, specs, graph, table, granularity=g)
+    checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0, granularity=g)
     rows = score_variants(table, graph, checks, [r["measured_ms"] for r in old["rows"]])
     cal = {**record["calibration"], "overhead_ms": record["overhead_ms"], "scale": record["scale"]}
     scored = [r for r in rows if r["variant"] != "base"]
@@ -198,10 +206,11 @@ def ablate_cell(old: dict, n_fit: int = 4) -> dict:
 
     module, specs, table, graph = _cell(old)
     cal_ms = old["calibration"]["measured_ms"]
-    cal_sums = recalibrate(module, specs, graph, table, cal_ms)[2]  # every calibration model's kernel sum
+    g = int(table.meta.get("granularity") or 8)
+    cal_sums = recalibrate(module, specs, graph, table, cal_ms, granularity=g)[2]  # each calibration model's kernel sum
     overhead, scale = fit_calibration(cal_sums[:n_fit], cal_ms[:n_fit])
     table.models.setdefault(graph.structure_key, {}).update(overhead_ms=overhead, scale=scale)  # in memory only
-    checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0)
+    checks = validation_variants(module, specs, graph, n=len(old["rows"]), seed=0, granularity=g)
     rows = score_variants(table, graph, checks, [r["measured_ms"] for r in old["rows"]], local=False)
     scored = [r for r in rows if r["variant"] != "base"]
     return {"version": ABLATION, "fitted_on": n_fit, "overhead_ms": round(overhead, 6), "scale": round(scale, 6),
@@ -263,19 +272,24 @@ def write_report(timed: bool = True) -> dict:
            "variants_per_model": VARIANTS, **env, "per_runtime": per_rt, "models": rows, "failed": failed,
            "complete": all((m, rt) in done for m in MODELS for rt in RUNTIMES)}
     atomic_write_json(RESULTS / "predictor_fidelity.json", out)
+    metas = [json.loads(t.read_text()).get("meta", {}) for t in sorted(TABLES.glob("*-fp32.json"))]
     lines = ["# Latency predictor fidelity", "",
              f"{'Full' if out['complete'] else 'PARTIAL'} run: {len(rows)} (model, runtime) cells of "
              f"{len(MODELS) * len(RUNTIMES)}. Input 1x3x{RES}x{RES}, fp32, {THREADS} threads, {out['machine']['cpu']} "
              f"({out['machine']['cores']} cores, shared). {VARIANTS} random channel-pruned variants per model "
-             "(torch-pruning, 10-60% per coupled group, round_to 8); the unpruned model is not scored (calibrated on it).",
+             f"(torch-pruning, 10-60% per coupled group, round_to = the table's grid: "
+             f"{', '.join(f'{rt} {g}' for rt, g in sorted({(r['runtime'], r.get('grid', 8)) for r in rows}))}); "
+             "the unpruned model is not scored (calibrated on it).",
              "", "Predictor: conv/linear = axis sweeps + width interaction kappa fitted on diagonal probes; calibration "
              "(overhead, scale) by least squares on the model + 3 random variants"
              + (" + 1 heavily pruned one (50-80% per group)" if any(len(r["calibration"].get("measured_ms", [])) > 4 for r in rows) else "")
              + " (seed 7919, apart from the scored ones); anchors timed twice, faster kept; the calibration models and the scored variants are timed together "
-             f"in 5 interleaved rounds (protocol {PROTOCOL}: the unpruned model's fastest repeat, every other model that "
-             "times its median ratio to it"
-             + (" over block rounds, the models taking turns in blocks of a few ms within each round" if PROTOCOL >= 3
-                else " per round")
+             f"in 5 interleaved rounds (protocol {PROTOCOL}: "
+             + ("each model's fastest block median over all block rounds, the models taking turns in blocks of a few "
+                "ms within each round" if PROTOCOL >= 4 else
+                "the unpruned model's fastest repeat, every other model that times its median ratio to it"
+                + (" over block rounds, the models taking turns in blocks of a few ms within each round" if PROTOCOL >= 3
+                   else " per round"))
              + ("; cells re-timed on the committed tables, build figures from their first run" if any(r.get("remeasured") for r in rows) else "")
              + "). Kernel timing: " + ", ".join(f"{rt}: {t}" for rt, t in sorted({(r['runtime'], r.get('kernel_timing', 'wall')) for r in rows}))
              + " (wall: the micro-model's wall-clock time minus the runner's call cost; nodes: its profiled node "
@@ -289,6 +303,12 @@ def write_report(timed: bool = True) -> dict:
                 "with the calibration models weighted by exp(-ln(s_i/s)^2 / 2h^2), h = "
                 f"{BANDWIDTH} (edgeprune.latency.calibration), made non-decreasing." if PREDICTOR >= 4 else ".")
              + (" predictor v3 read every plan through one line fitted on all calibration models." if PREDICTOR == 4 else "")
+             + (" No kernel is predicted below the cheapest time measured for its op (predictor.op_floors), and on "
+                "tables that carry weight_ms_per_mb (node-timed ONNX Runtime: "
+                + (", ".join(f"{m['weight_ms_per_mb']:.3f}" for m in metas if m.get('weight_ms_per_mb')) or "none")
+                + " ms/MB) each conv/linear's weights are priced as read from memory; node-timed ONNX Runtime entries "
+                "are less the profiler's per-node cost (" + (", ".join(f"{1000 * m['profiler_node_ms']:.2f}" for m in metas if m.get('profiler_node_ms')) or "none")
+                + " us)." if PREDICTOR >= 5 else "")
              + (f" {len(changed)} cells were re-timed under protocol {PROTOCOL} on the committed tables (calibration "
                 f"refitted on the new timings); `previous` = the same cells' errors under {since}."
                 if changed and since.startswith("timing") else
@@ -378,9 +398,18 @@ def main() -> int:
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     ap.add_argument("--kernel-timing", default="auto", choices=MODES,
                     help="how new tables time their micro-models (auto: node-timed for ONNX Runtime and ExecuTorch fp32)")
+    ap.add_argument("--grid", default="8",
+                    help="channel grid of new tables and round_to of the variants: a width, or auto (probed per runtime)")
+    ap.add_argument("--protocol", type=int, default=None,
+                    help="with --rescore/--report: the cells timed under this protocol (default: the current one)")
     args = ap.parse_args()
-    global KERNEL_TIMING
+    global KERNEL_TIMING, GRID, PROTOCOL
+    if args.protocol is not None:
+        if not (args.rescore or args.report):
+            ap.error("--protocol selects finished cells for --rescore or --report; new cells are timed under the current one")
+        PROTOCOL = args.protocol
     KERNEL_TIMING = args.kernel_timing
+    GRID = args.grid if args.grid == "auto" else int(args.grid)
     RUNTIMES[:] = args.runtimes.split(",")  # the report covers the runtimes asked for
     if args.results:
         global RESULTS, JSONL, TABLES

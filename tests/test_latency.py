@@ -428,6 +428,8 @@ def test_profile_and_predict_cli(tmp_path):
     probe = {int(w): ms for w, ms in meta["granularity_probe"]["ms"].items()}
     assert sorted(probe) == [4, 8, 16, 32, 64] and all(ms > 0 for ms in probe.values())
     assert meta["granularity"] == step_from_timings(probe)
+    # node-timed ONNX Runtime: the profiler's per-node cost and the weight-read rate were measured with it
+    assert meta["kernel_timing"] == "nodes" and 0 < meta["profiler_node_ms"] < 0.05 and meta["weight_ms_per_mb"] >= 0
     r = CliRunner().invoke(cli, ["predict", f"{model_file}:build", "--input", "1x3x12x12", "--table", str(table),
                                  "--json", "--channels", '{"conv1": 8}'])
     assert r.exit_code == 0, r.output
@@ -630,9 +632,33 @@ def test_measure_interleaved_alternates_in_blocks_and_takes_the_median_block_rat
     monkeypatch.setattr(LocalRunner, "bench", no_bench)
     mods = [nn.Sequential(nn.ReLU()).eval(), nn.Sequential(nn.ReLU()).eval()]
     rel = measure.measure_interleaved(mods, (InputSpec((1, 4)),), runtime="onnxruntime", passes=2,
-                                      relative_to_first=True, statistic=lambda t: t.p50_ms)
+                                      relative_to_first=True, statistic=lambda t: t.p50_ms,
+                                      block_statistic="median-ratio")
     assert seen == [["model0.onnx", "model1.onnx"]] * 2
     assert rel[0] == pytest.approx(1.0) and rel[1] / rel[0] == pytest.approx(0.4)
+
+
+def test_measure_interleaved_takes_each_models_fastest_block_by_default(monkeypatch):
+    """The slow levels slow the small model more than the large one (its ratio moves with them): the
+    default is each model's fastest block median over all block rounds and passes, the quiet level."""
+    from edgeprune.devices.local import LocalRunner
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.latency import measure
+    from edgeprune.runtimes.timing import summarize
+
+    passes = iter([[(1.3, 0.75), (1.0, 0.5), (2.0, 1.4)], [(1.1, 0.6), (2.2, 1.5), (1.05, 0.52)]])
+
+    def fake_blocks(self, paths, runtime, settings, block=12):
+        rounds = [list(r) for r in next(passes)]
+        return [summarize([r[0] for r in rounds]), summarize([r[1] for r in rounds])], rounds
+
+    monkeypatch.setattr(LocalRunner, "bench_blocks", fake_blocks)
+    mods = [nn.Sequential(nn.ReLU()).eval(), nn.Sequential(nn.ReLU()).eval()]
+    ms = measure.measure_interleaved(mods, (InputSpec((1, 4)),), runtime="onnxruntime", passes=2,
+                                     relative_to_first=True)
+    assert ms == [pytest.approx(1.0), pytest.approx(0.5)]  # not 1.0 x the median block ratio (0.58)
+    with pytest.raises(EdgepruneError, match="block_statistic must be one of fastest, median-ratio"):
+        measure.measure_interleaved(mods, (InputSpec((1, 4)),), runtime="onnxruntime", block_statistic="mean")
 
 
 def test_local_calibration_follows_a_curved_sum_to_latency_relation():
@@ -793,3 +819,61 @@ def test_unknown_kernel_timing_fails_before_measuring(tmp_path):
     with pytest.raises(TableError, match="kernel timing must be one of auto, nodes, wall"):
         build_table(small_model(), SMALL, runtime="onnxruntime", out=tmp_path / "t.json", kernel_timing="profiler")
     assert not (tmp_path / "t.json").exists()
+
+
+def test_node_times_are_corrected_for_the_profilers_cost_per_node():
+    from edgeprune.latency.node_timing import kernel_ms
+
+    rows = [{"name": "conv", "op": "Conv", "ms": 0.010}, {"name": "x", "op": "ReorderOutput", "ms": 0.004},
+            {"name": "add", "op": "Add", "ms": 0.001}]
+    assert kernel_ms(rows) == pytest.approx(0.011)
+    assert kernel_ms(rows, node_ms=0.002) == pytest.approx(0.008)  # 0.010 - 0.002, the Add cannot go below 0
+
+
+def test_profiler_cost_probe_on_onnx_runtime_is_a_few_microseconds_per_node():
+    """A real probe: ORT's profiler costs microseconds per node here, far below a millisecond and above
+    nothing (the chain's profiled nodes sum to more than its wall-clock time grows)."""
+    from edgeprune.devices.descriptor import load_device
+    from edgeprune.devices.runner import get_runner
+    from edgeprune.latency.node_timing import profiler_node_ms
+
+    ms = profiler_node_ms(get_runner(load_device("host")), "onnxruntime", "fp32", 1)
+    assert 1e-4 < ms < 0.05
+
+
+def test_narrow_kernels_cost_no_less_than_the_cheapest_measured_of_their_op():
+    """Below a kernel's narrowest measurement its line ran to zero: an 8-channel SE conv was priced at
+    a sixth of what the cheapest conv in the table costs. Now lines run down to that floor."""
+    from edgeprune.latency.predictor import curve, op_floors
+
+    line = curve([32, 64], [0.004, 0.008], 64, 8, floor=0.003)
+    assert line[32] == pytest.approx(0.004) and line[16] == pytest.approx(0.0035)  # halfway to the floor
+    assert curve([32, 64], [0.004, 0.008], 64, 8)[16] == pytest.approx(0.002)   # without one: proportional
+    graph = extract_kernels(small_model(), SMALL)
+    t = synthetic_table(graph)
+    floors = op_floors(t)
+    conv_points = [p[2] for e in t.entries.values() if e["spec"]["op"] == "conv" for p in e["points"]]
+    assert floors["conv"] == pytest.approx(min(conv_points))
+    lm = LatencyModel.from_graph(graph, t)
+    narrow = {n: 1 for n in lm.channels()}
+    rows = lm.predict_layers(narrow)
+    scale = lm.calibration_at(narrow)[1]
+    assert all(r["ms"] >= scale * floors[r["op"]] - 1e-12 for r in rows if r["op"] in floors)
+
+
+def test_weights_read_from_memory_are_priced_per_megabyte():
+    """A table that carries weight_ms_per_mb adds each conv/linear's weight bytes at that rate."""
+    m = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    graph = extract_kernels(m, (InputSpec((1, 64)),))
+    t = synthetic_table(graph)
+    plain = LatencyModel.from_graph(graph, t)
+    plain.set_calibration(0.0, 1.0)
+    t.meta["weight_ms_per_mb"] = 0.05
+    cold = LatencyModel.from_graph(graph, t)
+    cold.set_calibration(0.0, 1.0)
+    weights = 64 * 32 + 32 * 10
+    assert cold.predict() - plain.predict() == pytest.approx(0.05 * 4 * weights / 1e6)
+    plan = {graph.symbols[0]: 16}
+    assert cold.predict(plan) - plain.predict(plan) == pytest.approx(0.05 * 4 * (64 * 16 + 16 * 10) / 1e6)
+    grad_plan = {n: torch.tensor(float(v), requires_grad=True) for n, v in plan.items()}
+    assert float(cold.torch_predict(grad_plan).detach()) == pytest.approx(cold.predict(plan), rel=1e-6)

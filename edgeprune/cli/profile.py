@@ -73,6 +73,14 @@ def profile_cmd(model, input_text, weights, device, runtime, precision, threads,
     click.echo(f"table {report.path}: {report.kernels} kernels in {report.families} families; {report.measured} "
                f"measured, {report.reused} already there; {report.seconds:.0f}s"
                + (" (sweep budget reached: re-run to refine)" if report.budget_hit else ""))
+    meta = report.table.meta
+    if meta.get("kernel_timing") == "nodes":
+        extra = []
+        if meta.get("profiler_node_ms") is not None:
+            extra.append(f"profiler cost {1000 * meta['profiler_node_ms']:.1f} us/node taken off")
+        if meta.get("weight_ms_per_mb") is not None:
+            extra.append(f"weights read from memory at {meta['weight_ms_per_mb']:.3f} ms/MB")
+        click.echo("kernels timed by the runtime's profiler" + (f" ({'; '.join(extra)})" if extra else ""))
     cal = report.calibration
     if cal:
         from edgeprune.latency.calibration import MIN_LOCAL_POINTS

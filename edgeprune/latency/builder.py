@@ -29,7 +29,8 @@ from edgeprune.devices.runner import BenchSettings
 from edgeprune.errors import EdgepruneError, TableError
 from edgeprune.latency.calibration import fit_calibration
 from edgeprune.latency.kernels import Kernel, KernelGraph, extract_kernels
-from edgeprune.latency.node_timing import timing_mode
+from edgeprune.latency.node_timing import (COLD_WEIGHTS, PROFILER_COST, profiler_node_ms, timing_mode,
+                                          weight_ms_per_mb)
 from edgeprune.latency.table import LatencyTable, build_lock, default_table_path, library_versions, load_table
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class _Measurer:
             if not res.per_layer:
                 raise TableError(f"{self.runner.device.name} returned no per-node profile for {self.runtime}; this "
                                  f"table is node-timed: rebuild it with another --out on a runner that profiles")
-            return kernel_ms(res.per_layer, kernel_op)
+            return kernel_ms(res.per_layer, kernel_op, float(self.table.meta.get("profiler_node_ms") or 0.0))
         return latency_of(res.timing)
 
     def point(self, k: Kernel, cin: int, cout: int, again: bool = False) -> float:
@@ -209,6 +210,10 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
                 table = LatencyTable.new(device=dev.name, runtime=runtime, precision=precision, threads=threads,
                                          fingerprint=fp, granularity=granularity, path=path)
                 table.meta["kernel_timing"] = timing_mode(runtime, precision, kernel_timing)
+                if table.meta["kernel_timing"] == "nodes" and runtime in PROFILER_COST:
+                    table.meta["profiler_node_ms"] = round(profiler_node_ms(runner, runtime, precision, threads), 6)
+                if table.meta["kernel_timing"] == "nodes" and (runtime, precision) in COLD_WEIGHTS:
+                    table.meta["weight_ms_per_mb"] = round(weight_ms_per_mb(runner, runtime, precision, threads), 6)
                 if probe:
                     table.meta["granularity_probe"] = probe
                 table.save()

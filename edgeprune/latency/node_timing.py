@@ -12,6 +12,12 @@ unpruned model but 1.2-1.3x in pruned ones, a mix the per-model calibration cann
 node-timed table entry is the sum of the micro-model's profiled node times, layout nodes left out,
 with (on ORT) a trailing flatten that keeps the activation fused; the per-inference session cost is
 not in it (no call-cost subtraction).
+
+Two more things a node-timed ONNX Runtime table measures once, when it is created: what the
+profiler itself adds to each node (`profiler_node_ms`, taken off every node of every entry), and
+what reading a megabyte of weights from memory adds to a kernel (`weight_ms_per_mb`, which the
+predictor charges each conv/linear for its weight bytes: entries are cache-hot, a model's weights
+are not).
 """
 
 from __future__ import annotations
@@ -32,6 +38,12 @@ PROFILED = frozenset({"onnxruntime", "executorch"})  # runtimes whose runners re
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"})
 XNNPACK_LAYOUT = ("Transpose (", "Static Reshape", "Copy (")
 MODES = ("auto", "nodes", "wall")
+# node-timed tables whose entries are corrected for the profiler's per-node cost (profiler_node_ms)
+PROFILER_COST = frozenset({"onnxruntime"})
+CHAIN = 64  # elementwise nodes in the profiler-cost probe
+# node-timed tables that also price each kernel's weights as read from memory (weight_ms_per_mb)
+COLD_WEIGHTS = frozenset({("onnxruntime", "fp32")})
+PROBE_WIDTH = 1024  # the probe's linear layer: 1024x1024 fp32, 4.2 MB of weights (above any L2 here)
 
 
 def timing_mode(runtime: str, precision: str, asked: str = "auto") -> str:
@@ -45,15 +57,15 @@ def timing_mode(runtime: str, precision: str, asked: str = "auto") -> str:
     return "nodes" if (runtime, precision) in NODE_TIMED else "wall"
 
 
-def kernel_ms(per_layer: list[dict], kernel_op: str | None = None) -> float:
+def kernel_ms(per_layer: list[dict], kernel_op: str | None = None, node_ms: float = 0.0) -> float:
     """The micro-model's kernel time: its profiled nodes, layout conversions excluded (but a transpose
-    kernel's own transpose kept)."""
+    kernel's own transpose kept), each less the profiler's own cost per node `node_ms`."""
     def layout(r: dict) -> bool:
         name = str(r.get("name", ""))
         if kernel_op == "transpose" and name.startswith("Transpose ("):
             return False
         return r.get("op") in LAYOUT_OPS or name.startswith(XNNPACK_LAYOUT)
-    return sum(float(r["ms"]) for r in per_layer if not layout(r))
+    return sum(max(float(r["ms"]) - node_ms, 0.0) for r in per_layer if not layout(r))
 
 
 class FusedTail(nn.Module):
@@ -73,3 +85,77 @@ def micro_for_nodes(module: nn.Module, spec: dict, runtime: str = "onnxruntime")
     if runtime == "onnxruntime" and spec.get("op") in ("conv", "dwconv", "gconv") and spec.get("act"):
         return FusedTail(module).eval()
     return module
+
+
+def weight_ms_per_mb(runner, runtime: str, precision: str, threads: int | None) -> float:
+    """What reading 1 MB of weights from memory adds to a kernel, on this runner: a 1024x1024 linear
+    layer's profiled time with the caches flushed before each run, minus its time cache-hot, per MB.
+
+    A micro-model timed in a loop keeps its weights in cache; inside a model they were evicted by
+    the rest of the inference. Profiled in-graph on ONNX Runtime (mobilenet_v3_large, 96x96, 1
+    thread), the classifier's linear layers took 4.5x and 3.8x their micro-model times and the SE
+    blocks' 1x1 convs 2.6-3.1x, while convolutions over a spatial map took 1.0-1.5x: the extra is
+    the weights' bytes at ~30 GB/s. Flushing before every micro-model instead priced the spatial
+    convolutions cold too (their inputs are hot in a model), and the kernel sum went from 0.75x to
+    1.5x the measured latency (bench/results/predictor_fidelity_nodes_cold)."""
+    import dataclasses
+
+    import torch
+
+    from edgeprune.devices.runner import BenchSettings
+    from edgeprune.latency.measure import measure_module
+    from edgeprune.models.inputs import InputSpec
+
+    module = torch.nn.Linear(PROBE_WIDTH, PROBE_WIDTH).eval()
+    specs = (InputSpec((1, PROBE_WIDTH)),)
+    hot = BenchSettings(threads=threads, warmup=3, min_runs=30, max_runs=30, max_seconds=0.5, per_layer=True)
+    times = []
+    for settings in (hot, dataclasses.replace(hot, cold_cache=True)):
+        res = measure_module(module, specs, device=runner, runtime=runtime, precision=precision, settings=settings)
+        if not res.per_layer:
+            raise TableError(f"{runtime} returned no per-node profile for the weight-read probe; use --kernel-timing wall")
+        times.append(kernel_ms(res.per_layer))
+    mb = PROBE_WIDTH * PROBE_WIDTH * 4 / 1e6
+    return max(0.0, (times[1] - times[0]) / mb)
+
+
+class _Chain(nn.Module):
+    """`n` cheap elementwise nodes in a row (alternately ReLU and a scale-and-shift)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        for i in range(self.n):
+            x = x * 1.0001 + 0.5 if i % 2 else x.relu()
+        return x
+
+
+def profiler_node_ms(runner, runtime: str, precision: str, threads: int | None) -> float:
+    """What the runtime's profiler adds to each node it times: a chain of CHAIN more cheap nodes adds
+    this much more to the profiled node times than to the wall-clock latency, per node.
+
+    ONNX Runtime's profiler records two timestamps and an event per node: on this project's host
+    3.2-3.6 us per node, as much as a small kernel costs. Node-timed entries carried it once per
+    kernel, and a pruned MobileNetV3 (a hundred kernels of a few us each) profiled at 1.1-2.1x its
+    wall-clock latency, against 1.0-1.2x unpruned."""
+    import torch  # noqa: F401  (the micro-models are torch modules)
+
+    from edgeprune.devices.runner import BenchSettings
+    from edgeprune.latency.measure import measure_module
+    from edgeprune.models.inputs import InputSpec
+
+    settings = BenchSettings(threads=threads, warmup=20, min_runs=300, max_runs=300, max_seconds=2.0, per_layer=True)
+    wall, prof, nodes = [], [], []
+    for n in (2, 2 + CHAIN):
+        res = measure_module(_Chain(n).eval(), (InputSpec((1, 64)),), device=runner, runtime=runtime,
+                             precision=precision, settings=settings)
+        if not res.per_layer:
+            raise TableError(f"{runtime} returned no per-node profile for the profiler-cost probe; use --kernel-timing wall")
+        wall.append(res.timing.min_ms)
+        prof.append(sum(float(r["ms"]) for r in res.per_layer))
+        nodes.append(len(res.per_layer))
+    if nodes[1] <= nodes[0]:
+        raise TableError(f"{runtime} fused the profiler-cost probe's chain into one node; use --kernel-timing wall")
+    return max(0.0, ((prof[1] - prof[0]) - (wall[1] - wall[0])) / (nodes[1] - nodes[0]))

@@ -4,7 +4,8 @@
     {
       "schema_version": 1,
       "meta": {"device", "runtime", "precision", "threads", "granularity", "fingerprint": {...},
-               "kernel_timing": "nodes" | "wall", ...},   # absent: "wall" (tables from before node timing)
+               "kernel_timing": "nodes" | "wall",          # absent: "wall" (tables from before node timing)
+               "profiler_node_ms", "weight_ms_per_mb", ...},  # node-timed ORT: see edgeprune.latency.node_timing
       "call_ms": 0.012,                  # per-invocation cost of the runner (subtracted from wall-timed entries)
       "entries": {"<kernel family>": {"spec": {...}, "dims": 2, "anchors": [[cin, cout]...],
                                       "points": [[cin, cout, ms, runs], ...]}},
