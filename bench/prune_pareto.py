@@ -13,7 +13,8 @@ TRAIN_SUBSET-image subset of the training set, same augmentation, KD from the de
   flops         torch-pruning global magnitude pruning to the budget's FLOPs (MACs / speedup)
   dense-small   the uniform baseline's architecture, freshly initialized, trained from scratch (no KD)
 Accuracy is on the full 10k test set. All latencies in the table are re-measured at the end side
-by side in one process (PAIRED_ROUNDS rounds; each model's median per-round ratio to its dense model).
+by side in one process (PAIRED_ROUNDS rounds in blocks; since 2026-12-03 each model's fastest block median,
+before that its median per-block ratio to its dense model: edgeprune.latency.measure.measure_interleaved).
 
 Resumable: each finished (family, speedup, method) row is appended to
 bench/results/prune_pareto.jsonl with its model saved under bench/work/prune_pareto/; a restart
@@ -412,10 +413,9 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
 
 # ---------------------------------------------------------------- report
 def side_by_side(rows: dict) -> dict:
-    """Every model's latency, per family: the dense model's fastest p50 over PAIRED_ROUNDS rounds of all the
-    family's models timed in turn, and each pruned model's as that times the median over rounds of its
-    per-round ratio to the dense model (the promise's statistic: the host switches speed levels for
-    seconds, so minima of two models can come from different levels; bench/results/host_noise.md)."""
+    """Every model's latency, per family: all the family's models timed in turn in blocks for PAIRED_ROUNDS
+    rounds, each one's fastest block median (the promise's statistic, measure_interleaved's default since
+    2026-12-03; the committed report predates it: dense's fastest p50 times the median per-block ratio)."""
     from edgeprune.latency.measure import measure_interleaved
 
     best: dict = {}
@@ -467,7 +467,8 @@ def report(all_rows: dict) -> dict:
     res = {"benchmark": "prune_pareto", "runtime": "onnxruntime", "precision": "fp32", "threads": THREADS,
            "input": "1x1x28x28", "data": f"fashion-mnist: fine-tune on the first {TRAIN_SUBSET} training images, "
            f"{EPOCHS:g} epochs each; test accuracy on the 10k test set", "dense_epochs": DENSE_EPOCHS,
-           "rounds": PAIRED_ROUNDS, **environment(TOOLS), "rows": out_rows, "config": CONFIG,
+           "rounds": PAIRED_ROUNDS, "latency_statistic": "fastest-block", **environment(TOOLS), "rows": out_rows,
+           "config": CONFIG,
            "failed": [v for v in all_rows.values() if "error" in v],
            "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
            "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
@@ -530,9 +531,10 @@ def markdown(res: dict) -> str:
              f"table grid {grid_text(res)}, {res['config']['clock']} clock, "
              f"on {m['cpu']}; torch {v.get('torch')}, torch-pruning {v.get('torch-pruning')}.",
              f"{res['data']}. Dense models: {res['dense_epochs']} epochs on all 60k images. Latency: all of a family's models "
-             f"timed in turn for {res['rounds']} rounds in one process; dense = its fastest p50, every other model = "
-             "dense x the median of its ratios to dense over all block rounds (the models take turns in blocks of "
-             "12 runs; as the promise measures). Table's speedup: the dense model's predicted latency over the "
+             f"timed in turn for {res['rounds']} rounds in one process, taking turns in blocks of 12 runs; "
+             + ("each model's fastest block median" if res.get("latency_statistic") == "fastest-block" else
+                "dense = its fastest p50, every other model = dense x the median of its ratios to dense over all block rounds")
+             + " (as the promise measures). Table's speedup: the dense model's predicted latency over the "
              "model's, from the family's table with its current calibration.", ""]
     for f, t in res["tables"].items():
         c = t.get("calibration") or {}

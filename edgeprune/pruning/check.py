@@ -37,11 +37,11 @@ class HostTimer:
         return self._timed([module], input_specs, REPEATS)[0]
 
     def side_by_side(self, modules, input_specs) -> list[float]:
-        """The first module's latency, then each other one's as the first times their median ratio
-        over PAIRED_ROUNDS rounds of timings in turn (per block round on this host, see
-        measure_interleaved): the promise compares the unpruned and
-        the pruned model measured minutes apart otherwise, and this host's speed drifts by more than
-        the 3% tolerance over minutes and switches levels over seconds."""
+        """The modules timed in turn for PAIRED_ROUNDS rounds: on this host each one's fastest block
+        median over all block rounds, on runners without blocks the first one's latency and each other
+        one's as that times their median per-round ratio (see measure_interleaved): the promise compares
+        the unpruned and the pruned model measured minutes apart otherwise, and this host's speed drifts
+        by more than the 3% tolerance over minutes and switches levels over seconds."""
         return self._timed(modules, input_specs, PAIRED_ROUNDS, relative=True)
 
     def _timed(self, modules, input_specs, passes: int, relative: bool = False) -> list[float]:
