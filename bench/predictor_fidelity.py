@@ -7,7 +7,7 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
    families two models have in common are measured once), with a per-model time budget for
    the adaptive sweeps, and calibrates the model's overhead/scale on the model and 3 random
    channel-pruned variants (seed 7919);
-2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to 8,
+2. VARIANTS random variants (torch-pruning, random ratio 10-60% per coupled group, round_to = GRID,
    seed 0) are measured end to end and compared with `LatencyModel.predict(plan)`. They are timed
    in the same 5 interleaved rounds as the calibration models: timed in a session of their own, a
    whole session came out ~1.4x slower or faster than the calibration's on this shared machine.
@@ -62,11 +62,11 @@ TABLES = RESULTS / "predictor_fidelity_tables"
 RES = 96
 THREADS = 1  # see the docstring: 2 threads on 2 shared cores stall on any other process
 VARIANTS = 5
-# the channel grid of new tables and the scored variants' round_to (--grid); 8 as every table and variant
-# before the grid probe (a fresh table keeps the variants identical to the earlier runs'); "auto": the grid
-# `edgeprune profile` probes for the runtime (16 for ONNX Runtime on this AVX-512 host, 4 for ExecuTorch),
-# i.e. the widths edgeprune's own pruning would produce there
-GRID: int | str = 8
+# the channel grid of new tables and the scored variants' round_to (--grid): "auto", the grid `edgeprune
+# profile` probes for the runtime (16 for ONNX Runtime on this AVX-512 host, 4 for ExecuTorch), i.e. the
+# widths edgeprune's own pruning produces there; --grid 8 gives the variants of every run before
+# 2026-12-03 16:43 UTC (bench/results/predictor_fidelity_v5/ and older)
+GRID: int | str = "auto"
 KERNEL_TIMING = "auto"  # how new tables time micro-models (--kernel-timing; edgeprune.latency.node_timing)
 PROTOCOL = 4  # end-to-end timing statistic (see the docstring)
 # how tables are read: 1 = measured points as they are; 2 = each width's line a non-decreasing
@@ -398,7 +398,7 @@ def main() -> int:
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     ap.add_argument("--kernel-timing", default="auto", choices=MODES,
                     help="how new tables time their micro-models (auto: node-timed for ONNX Runtime and ExecuTorch fp32)")
-    ap.add_argument("--grid", default="8",
+    ap.add_argument("--grid", default="auto",
                     help="channel grid of new tables and round_to of the variants: a width, or auto (probed per runtime)")
     ap.add_argument("--protocol", type=int, default=None,
                     help="with --rescore/--report: the cells timed under this protocol (default: the current one)")
