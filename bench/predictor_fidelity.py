@@ -11,9 +11,9 @@ fp32, batch 1, 3x96x96, 1 thread on the host):
    seed 0) are measured end to end and compared with `LatencyModel.predict(plan)`. They are timed
    in the same 5 interleaved rounds as the calibration models: timed in a session of their own, a
    whole session came out ~1.4x slower or faster than the calibration's on this shared machine.
-   Measured latency (protocol 4): each model's fastest block median, below. Protocol 3: within each round the models take turns in blocks of a few ms
-   (LocalRunner.bench_blocks), the unpruned model's fastest repeat times the median per-block ratio; protocol 2 timed each
-   model as one whole measurement per round and took the median per-round ratio, and protocol 1
+   Protocol 3: within each round the models take turns in blocks of a few ms
+   (LocalRunner.bench_blocks), the unpruned model's fastest repeat times the median per-block ratio;
+   protocol 2 timed each model as one whole measurement per round and took the median per-round ratio, and protocol 1
    took each model's fastest repeat over 3 rounds, which mixes the host's speed levels
    (bench/results/host_noise.md, bench/results/ratio_noise.md). Protocol 4: the same blocks, and
    each model's latency is its fastest block median over all block rounds (measure_interleaved's
@@ -379,6 +379,12 @@ def _plot(rows) -> None:
     plt.close(fig)
 
 
+def _grid_arg(text: str) -> int | str:
+    if text == "auto" or (text.isdigit() and int(text) > 0):
+        return text if text == "auto" else int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a channel count >= 1 or 'auto'")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
@@ -398,7 +404,7 @@ def main() -> int:
     ap.add_argument("--results", default=None, help="results directory (default bench/results)")
     ap.add_argument("--kernel-timing", default="auto", choices=MODES,
                     help="how new tables time their micro-models (auto: node-timed for ONNX Runtime and ExecuTorch fp32)")
-    ap.add_argument("--grid", default="auto",
+    ap.add_argument("--grid", default="auto", type=_grid_arg,
                     help="channel grid of new tables and round_to of the variants: a width, or auto (probed per runtime)")
     ap.add_argument("--protocol", type=int, default=None,
                     help="with --rescore/--report: the cells timed under this protocol (default: the current one)")
@@ -409,7 +415,7 @@ def main() -> int:
             ap.error("--protocol selects finished cells for --rescore or --report; new cells are timed under the current one")
         PROTOCOL = args.protocol
     KERNEL_TIMING = args.kernel_timing
-    GRID = args.grid if args.grid == "auto" else int(args.grid)
+    GRID = args.grid
     RUNTIMES[:] = args.runtimes.split(",")  # the report covers the runtimes asked for
     if args.results:
         global RESULTS, JSONL, TABLES

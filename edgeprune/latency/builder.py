@@ -89,6 +89,7 @@ class _Measurer:
         self.fixed_modules = fixed_modules or {}  # opaque kernels are measured as the model's own module
         # node-timed tables (edgeprune.latency.node_timing): the profiler's kernel time, no call cost
         self.nodes = table.meta.get("kernel_timing") == "nodes"
+        self.node_ms = float(table.meta.get("profiler_node_ms") or 0.0)  # the profiler's own cost per node
         self.settings = BenchSettings(threads=threads, **{**MICRO_SETTINGS, **(NODE_SETTINGS if self.nodes else {})})
         self.measured = self.reused = 0
         self.on_measure = on_measure
@@ -118,7 +119,7 @@ class _Measurer:
             if not res.per_layer:
                 raise TableError(f"{self.runner.device.name} returned no per-node profile for {self.runtime}; this "
                                  f"table is node-timed: rebuild it with another --out on a runner that profiles")
-            return kernel_ms(res.per_layer, kernel_op, float(self.table.meta.get("profiler_node_ms") or 0.0))
+            return kernel_ms(res.per_layer, kernel_op, self.node_ms)
         return latency_of(res.timing)
 
     def point(self, k: Kernel, cin: int, cout: int, again: bool = False) -> float:

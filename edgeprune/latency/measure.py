@@ -100,6 +100,8 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
     from edgeprune.latency.builder import latency_of
 
     statistic = statistic or latency_of
+    if block_statistic not in BLOCK_STATISTICS:
+        raise EdgepruneError(f"block_statistic must be one of {', '.join(BLOCK_STATISTICS)} (got {block_statistic!r})")
 
     runner, owned = _runner(device)
     settings = settings or BenchSettings()
@@ -108,8 +110,6 @@ def measure_interleaved(modules: Sequence, input_specs: Sequence[InputSpec], *, 
             paths = [export_for_runtime(m, input_specs, runtime, precision, Path(tmp) / f"model{i}")
                      for i, m in enumerate(modules)]
             blocks = getattr(runner, "bench_blocks", None) if alternate and len(paths) > 1 else None
-            if block_statistic not in BLOCK_STATISTICS:
-                raise EdgepruneError(f"block_statistic must be one of {', '.join(BLOCK_STATISTICS)} (got {block_statistic!r})")
             rounds, ratios, fastest = [], [], None
             for _ in range(max(1, passes)):
                 if blocks is not None:

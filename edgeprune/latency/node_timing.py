@@ -137,11 +137,9 @@ def profiler_node_ms(runner, runtime: str, precision: str, threads: int | None) 
     this much more to the profiled node times than to the wall-clock latency, per node.
 
     ONNX Runtime's profiler records two timestamps and an event per node: on this project's host
-    3.2-3.6 us per node, as much as a small kernel costs. Node-timed entries carried it once per
+    this probe reads 1.7 us per node, as much as a small kernel costs. Node-timed entries carried it once per
     kernel, and a pruned MobileNetV3 (a hundred kernels of a few us each) profiled at 1.1-2.1x its
     wall-clock latency, against 1.0-1.2x unpruned."""
-    import torch  # noqa: F401  (the micro-models are torch modules)
-
     from edgeprune.devices.runner import BenchSettings
     from edgeprune.latency.measure import measure_module
     from edgeprune.models.inputs import InputSpec

@@ -164,6 +164,7 @@ class LatencyModel:
         # weights streamed from memory once per inference (edgeprune.latency.node_timing.weight_ms_per_mb)
         self._w_ms = float(table.meta.get("weight_ms_per_mb") or 0.0) * 4e-6 * np.array(
             [weight_elements(self.kernels[i].spec, self.kernels[i].dims) for i in live], dtype=float)
+        self._weights_priced = bool(self._w_ms.any())  # read once: _kernel_ms is the solvers' inner loop
         self._two_d = np.array([self.kernels[i].dims == 2 for i in live])
         self._ci0 = np.array([max(resolved[i].anchor_in, 1) for i in live], dtype=float)
         self._co0 = np.array([max(resolved[i].anchor_out, 1) for i in live], dtype=float)
@@ -250,7 +251,7 @@ class LatencyModel:
         b_idx = np.where(self._two_d, np.minimum(cin, self._b_len), 0)
         b = self._b[self._b_off + b_idx]
         ms = np.maximum(_combine(a, b, self._m, self._kappa, self._two_d, cin / self._ci0, cout / self._co0), self._floor)
-        if self._w_ms.any():
+        if self._weights_priced:
             ms = ms + self._w_ms * np.where(self._two_d, cin * cout, cout)
         return ms, cin, cout
 
@@ -385,9 +386,7 @@ def weight_elements(spec: dict, dims: int) -> float:
     for d in spec.get("kernel") or ():
         k *= int(d)
     op = spec.get("op")
-    if op in ("conv", "linear") and dims == 2:
-        return float(k)
-    if op == "dwconv":
+    if (op in ("conv", "linear") and dims == 2) or op == "dwconv":
         return float(k)
     if op == "gconv":
         return float(k * spec.get("group_width", 1))
