@@ -4,7 +4,8 @@ Two families on Fashion-MNIST (1x1x28x28), ONNX Runtime fp32 on this host at fix
   resnet     a small ResNet (examples/fashion_cnn.FashionCNN, the demo's widths 32/64/128: residual coupling)
   mbv2       a MobileNetV2-style network (inverted residuals, depthwise convs, ReLU6)
 For each family the dense model is trained once (cached in bench/work/), its latency table is
-built with edgeprune's build_table (kept in bench/results/prune_pareto_tables/), and for budgets
+built with edgeprune's build_table (node-timed: each kernel's own time from ONNX Runtime's profiler inside
+its micro-model, kept in bench/results/prune_pareto_tables/), and for budgets
 of 2x and 3x *measured* speedup each method gets the same fine-tuning budget (EPOCHS passes over a
 TRAIN_SUBSET-image subset of the training set, same augmentation, KD from the dense model):
   knapsack      edgeprune prune --method knapsack (iterative masked schedule)
@@ -13,8 +14,8 @@ TRAIN_SUBSET-image subset of the training set, same augmentation, KD from the de
   flops         torch-pruning global magnitude pruning to the budget's FLOPs (MACs / speedup)
   dense-small   the uniform baseline's architecture, freshly initialized, trained from scratch (no KD)
 Accuracy is on the full 10k test set. All latencies in the table are re-measured at the end side
-by side in one process (PAIRED_ROUNDS rounds in blocks; since 2026-12-03 each model's fastest block median,
-before that its median per-block ratio to its dense model: edgeprune.latency.measure.measure_interleaved).
+by side in one process (PAIRED_ROUNDS rounds in blocks, each model's fastest block median:
+edgeprune.latency.measure.measure_interleaved).
 
 Resumable: each finished (family, speedup, method) row is appended to
 bench/results/prune_pareto.jsonl with its model saved under bench/work/prune_pareto/; a restart
@@ -43,11 +44,13 @@ WORK = ROOT / "bench" / "work" / "prune_pareto"
 JSONL = RESULTS / "prune_pareto.jsonl"
 TABLES = RESULTS / "prune_pareto_tables"
 CLOCK = "wall"  # edgeprune.latency's timing (its CPU-clock timing was dropped: tick-granular on this VM)
+KERNEL_TIMING = "nodes"  # table entries from the profiler's per-node times, not micro-model wall clock (until config v6:
+                         # bench/results/speedup_fidelity.md, wall-clock tables promised 2.67x for a plan measured at 2.22x)
 THREADS = 1  # 2 cores shared with other jobs: 2 threads would time the neighbours (see docs/latency.md)
 SPEEDUPS = (2.0, 3.0)
 METHODS = ("knapsack", "regularized", "uniform", "flops", "dense-small")
 FAMILIES = ("resnet", "mbv2")
-TRAIN_SUBSET = 15000   # fine-tune budget, the same for every method: EPOCHS passes over these images
+TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
 EPOCHS = 2.0
 DENSE_EPOCHS = 3      # dense models: all 60k images
 PAIRED_ROUNDS = 5   # report: rounds of every model of a family in turn (median per-round ratio to dense)
@@ -61,17 +64,19 @@ BATCH = 128
 RESNET_WIDTHS = (32, 64, 128)  # 16/32/64 until config v4: on a 16-wide grid its only prunable widths were 32 and 64,
                                # and no method (ours or torch-pruning's) got under 0.69x of the dense latency
 ARCH = {"resnet": f"FashionCNN{RESNET_WIDTHS}", "mbv2": "MBV2"}  # a cached dense model or table of another arch is redone
-CONFIG = {"version": 5, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
-          "granularity": GRANULARITY, "clock": CLOCK, "arch": ARCH, "cpu": environment(())["machine"]["cpu"]}
+CONFIG = {"version": 6, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
+          "granularity": GRANULARITY, "clock": CLOCK, "kernel_timing": KERNEL_TIMING, "arch": ARCH, "cpu": environment(())["machine"]["cpu"]}
 # knapsack/regularized rows also carry the version of edgeprune's prune protocol they ran under
 # (3: --speedup budgets, promise against the dense model measured beside the pruned one;
 #  4: fit and promise as the median of per-round ratios over 5 rounds, see HostTimer.side_by_side;
 #  5: predictor v2 (monotone lines, capped kappa), calibration with a heavily pruned variant, and
 #     side-by-side timings alternating in blocks of a few ms, see LocalRunner.bench_blocks;
 #  6: predictor v3 (no kernel cheaper per unit of work than at its anchor), scale bounds [0.25, 4];
-#  7: predictor v4, each plan through the locally weighted calibration curve, edgeprune.latency.calibration)
-PRUNE_PROTOCOL = 7
-CALIBRATION_PROTOCOL = 2  # the tables' calibration: 2 = with the heavy variant, block-alternating timings
+#  7: predictor v4, each plan through the locally weighted calibration curve, edgeprune.latency.calibration;
+#  8: predictor v5 (profiler cost per node, weights read from memory, per-op floors), promise on each model's
+#     fastest block median)
+PRUNE_PROTOCOL = 8
+CALIBRATION_PROTOCOL = 3  # the tables' calibration: 2 = with the heavy variant, block-alternating timings; 3 = fastest block
 TOOLS = ("torch", "torch-pruning", "onnx", "onnxruntime", "numpy")
 
 
@@ -281,12 +286,16 @@ def table_for(family: str, module):
         print(json.dumps({"family": family, "rebuilding_table": str(e)}), flush=True)
         record_path.unlink(missing_ok=True)
     old = json.loads(record_path.read_text()) if record_path.exists() else {}
-    if old.get("granularity") != GRANULARITY or "grid" not in old or old.get("arch") != ARCH[family]:
-        path.unlink(missing_ok=True)  # a table of other settings (grid, clock) is rebuilt, not extended
+    if (old.get("granularity") != GRANULARITY or "grid" not in old or old.get("arch") != ARCH[family]
+            or old.get("kernel_timing", "wall") != KERNEL_TIMING):
+        path.unlink(missing_ok=True)  # a table of other settings (grid, kernel timing) is rebuilt, not extended
         rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                           out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, validate=0, model_name=f"prune_pareto:{family}",
-                          progress=False)
+                          kernel_timing=KERNEL_TIMING, progress=False)
         atomic_write_json(record_path, {**rep.to_json(), "granularity": GRANULARITY, "grid": rep.table.meta["granularity"],
+                                        "kernel_timing": rep.table.meta.get("kernel_timing"),
+                                        "profiler_node_ms": rep.table.meta.get("profiler_node_ms"),
+                                        "weight_ms_per_mb": rep.table.meta.get("weight_ms_per_mb"),
                                         "grid_probe": rep.table.meta.get("granularity_probe"), "arch": ARCH[family],
                                         "calibration_protocol": CALIBRATION_PROTOCOL})
     record = json.loads(record_path.read_text())
@@ -528,7 +537,8 @@ def markdown(res: dict) -> str:
         lines += [f"**PARTIAL**: not run yet: {', '.join(res['missing'])} (resume the benchmark to fill them in).", ""]
     lines += [
              f"ONNX Runtime {v.get('onnxruntime')} fp32, {res['threads']} thread(s), input {res['input']}, "
-             f"table grid {grid_text(res)}, {res['config']['clock']} clock, "
+             f"table grid {grid_text(res)}, {res['config'].get('kernel_timing', 'wall').removesuffix('s')}-timed kernels, "
+             f"{res['config']['clock']} clock, "
              f"on {m['cpu']}; torch {v.get('torch')}, torch-pruning {v.get('torch-pruning')}.",
              f"{res['data']}. Dense models: {res['dense_epochs']} epochs on all 60k images. Latency: all of a family's models "
              f"timed in turn for {res['rounds']} rounds in one process, taking turns in blocks of 12 runs; "
