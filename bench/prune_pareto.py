@@ -24,6 +24,8 @@ skips finished rows.
     flock /tmp/edgeprune-bench.lock nice -n 5 .venv/bin/python bench/prune_pareto.py
     .venv/bin/python bench/prune_pareto.py --report        # re-measure + rewrite the report only
     ... prune_pareto.py --families resnet --speedups 1.5   # an extra budget (a family that cannot reach 2x here)
+    ... prune_pareto.py --families resnet --speedups 2.3 --methods knapsack,regularized  # ours beside a baseline
+    ... prune_pareto.py --train-subset 60000 --families mbv2 --speedups 2   # a larger fine-tune budget, every method
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bench.results_io import environment  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "work" / "prune_pareto"
 JSONL = RESULTS / "prune_pareto.jsonl"
+PRUNED = WORK  # pruned and baseline models (dense ones stay in WORK: a fine-tune-budget variant shares them)
 TABLES = RESULTS / "prune_pareto_tables"
 CLOCK = "wall"  # edgeprune.latency's timing (its CPU-clock timing was dropped: tick-granular on this VM)
 KERNEL_TIMING = "nodes"  # table entries from the profiler's per-node times, not micro-model wall clock (until config v6:
@@ -232,7 +235,7 @@ def append_row(row: dict) -> None:
 
 
 def model_path(family, speedup, method) -> Path:
-    return WORK / family / f"{speedup:g}x-{method}.pt"
+    return PRUNED / family / f"{speedup:g}x-{method}.pt"
 
 
 def save_module(module, path: Path) -> None:
@@ -622,7 +625,8 @@ def plot(res: dict) -> None:
 
 # ---------------------------------------------------------------- main
 def main() -> int:
-    global RESULTS, WORK, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, TABLE_BUDGET_S
+    global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
+        TABLE_BUDGET_S, FAMILIES
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -633,6 +637,12 @@ def main() -> int:
     ap.add_argument("--speedups", default=",".join(f"{x:g}" for x in SPEEDUPS),
                     help="budgets to run (the report shows every finished one; 2 and 3 are the benchmark's own, "
                          "others for a family that cannot reach them on this host)")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="methods to run, e.g. knapsack,regularized at an extra budget beside a baseline's landing speedup")
+    ap.add_argument("--train-subset", type=int, default=None, metavar="N",
+                    help=f"a fine-tune-budget variant: every method fine-tunes on the first N training images "
+                         f"(the benchmark's own is {TRAIN_SUBSET}); its rows, models and report go to "
+                         f"bench/results/prune_pareto_ftN/, the dense models and tables are shared")
     args = ap.parse_args()
     try:
         speedups = tuple(float(x) for x in args.speedups.split(","))
@@ -640,9 +650,23 @@ def main() -> int:
         ap.error(f"--speedups {args.speedups!r}: give comma-separated numbers above 1, e.g. 1.5,2")
     if any(x <= 1 for x in speedups):
         ap.error(f"--speedups {args.speedups!r}: every budget must be a speedup above 1, e.g. 1.5,2")
+    if any(f not in FAMILIES for f in args.families.split(",")):
+        ap.error(f"--families {args.families!r}: give a comma-separated subset of {','.join(FAMILIES)}")
+    methods = tuple(args.methods.split(","))
+    if any(m not in METHODS for m in methods):
+        ap.error(f"--methods {args.methods!r}: give a comma-separated subset of {','.join(METHODS)}")
+    if args.train_subset is not None:
+        if not 0 < args.train_subset <= 60000:
+            ap.error(f"--train-subset {args.train_subset}: give a number of training images in 1..60000, e.g. 60000")
+        TRAIN_SUBSET = args.train_subset
+        CONFIG = {**CONFIG, "train_subset": TRAIN_SUBSET}
+        RESULTS = RESULTS / f"prune_pareto_ft{TRAIN_SUBSET}"
+        JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", WORK / f"ft{TRAIN_SUBSET}"
+        FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups  # the report covers what the variant ran
     if args.smoke:
         RESULTS = Path("/tmp/prune_pareto_smoke/results")
         WORK, JSONL, TABLES = RESULTS.parent / "work", RESULTS / "prune_pareto.jsonl", RESULTS / "tables"
+        PRUNED = WORK
         TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, TABLE_BUDGET_S = 512, 0.5, 0.05, 1, (2.0,), 5
         speedups = SPEEDUPS
         CONFIG = {**CONFIG, "smoke": True}
@@ -687,11 +711,11 @@ def main() -> int:
             return 0
         for speedup in speedups:  # every family at 2x before any at 3x
             for family in fams:
-                if all((family, speedup, m) in rows for m in METHODS):
+                if all((family, speedup, m) in rows for m in methods):
                     continue
                 model, table, base_ms, base_macs = ready(family)
                 cache: dict = {}
-                for method in METHODS:
+                for method in methods:
                     key = (family, speedup, method)
                     if key in rows:
                         continue
