@@ -380,8 +380,10 @@ def _plot(rows) -> None:
 
 
 def _grid_arg(text: str) -> int | str:
-    if text == "auto" or (text.isdigit() and int(text) > 0):
-        return text if text == "auto" else int(text)
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
     raise argparse.ArgumentTypeError(f"{text!r} is not a channel count >= 1 or 'auto'")
 
 

@@ -56,7 +56,7 @@ FAMILIES = ("resnet", "mbv2")
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
 EPOCHS = 2.0
 DENSE_EPOCHS = 3      # dense models: all 60k images
-PAIRED_ROUNDS = 5   # report: rounds of every model of a family in turn (median per-round ratio to dense)
+PAIRED_ROUNDS = 5   # report: rounds of every model of a family in turn (each model's fastest block median)
 TABLE_BUDGET_S = 120
 GRANULARITY = "auto"  # table grid, probed on this host (edgeprune.latency.granularity), and the torch-pruning
                       # baselines' round_to. Fixed at 8 until config v3: on an AVX-512 host ONNX Runtime runs
