@@ -34,6 +34,7 @@ import argparse
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results_io import environment  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 JSONL = RESULTS / "export_coverage.jsonl"
+LOGS = ROOT / "bench" / "work" / "export_coverage"  # each worker's stderr, kept for the crash reason
 CELLS = [("onnx", "fp32"), ("executorch", "fp32"), ("tflite", "fp32"), ("coreml", "fp32"),
          ("onnx", "int8"), ("executorch", "int8"), ("tflite", "int8")]
 INPUT = "1x3x224x224"
@@ -248,8 +250,8 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
                 cells.append("-")
                 continue
             tag = "ok" if (r.get("parity") or {}).get("passed") else "PARITY" if r.get("exported") else "FAIL"
-            if r.get("status") == "timeout":
-                tag = "TIMEOUT"
+            if r.get("status") in ("timeout", "crashed"):
+                tag = r["status"].upper()
             extra = []
             if r.get("size_bytes"):
                 extra.append(f"{r['size_bytes'] / 1e6:.1f} MB")
@@ -264,7 +266,9 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
         lines.append("None.")
     for r in fails:
         p = r.get("parity") or {}
-        if not r.get("exported"):
+        if r.get("status") in ("timeout", "crashed", "not_run"):
+            why = r.get("error")
+        elif not r.get("exported"):
             why = f"export failed, operator `{r.get('operator') or '?'}`: {r.get('error')}"
         else:
             why = (f"parity outside tolerance: {p.get('error') or ''} rel {p.get('rel_error')}, cos {p.get('cosine')}, "
@@ -300,6 +304,18 @@ def simulated_int8() -> dict[str, dict]:
     return out
 
 
+def crash_reason(returncode: int, log: Path) -> str:
+    """Why a worker process died, in one line: the signal (SIGKILL here is nearly always the kernel's
+    out-of-memory killer) or the exit code, plus the last line it wrote to stderr."""
+    if returncode < 0:
+        sig = signal.Signals(-returncode).name
+        why = f"worker killed by {sig}" + (" (the kernel's out-of-memory killer, most likely)" if sig == "SIGKILL" else "")
+    else:
+        why = f"worker exited with code {returncode}"
+    tail = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()] if log.exists() else []
+    return why + (f"; last stderr line: {tail[-1][:300]}" if tail else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", help="comma-separated subset")
@@ -332,18 +348,32 @@ def main() -> None:
         if not todo:
             continue
         print(f"[{time.strftime('%H:%M:%S')}] {name} ({sizes[name] / 1e6:.1f} M params): {len(todo)} cells", flush=True)
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--cells", ",".join(f"{f}/{p}" for f, p in todo)]
-        try:
-            subprocess.run(cmd, cwd=ROOT, timeout=args.timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            pass  # subprocess.run kills the child on timeout
-        done = {k: r for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
-        left = [c for c in todo if (name, *c) not in done]
-        for i, (f, p) in enumerate(left):  # the first one was running when time ran out (or the worker died)
+        deadline = time.time() + args.timeout
+        while todo and time.time() < deadline:  # a crashed worker loses one cell; the rest get a fresh process
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
+                   "--cells", ",".join(f"{f}/{p}" for f, p in todo)]
+            log = LOGS / f"{name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(log, "w") as err:
+                    rc = subprocess.run(cmd, cwd=ROOT, timeout=max(1, deadline - time.time()),
+                                        stdout=subprocess.DEVNULL, stderr=err).returncode
+            except subprocess.TimeoutExpired:
+                rc = None  # subprocess.run kills the child on timeout
+            done = {k: r for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
+            left = [c for c in todo if (name, *c) not in done]
+            if left and rc is not None:  # the worker died during left[0]: say how, then go on without that cell
+                f, p = left[0]
+                append({"model": name, "format": f, "precision": p, "params": sizes[name], "input": INPUT,
+                        "protocol": PROTOCOL, "exported": False, "finished": round(time.time()), "status": "crashed",
+                        "error": crash_reason(rc, log)})
+                left = left[1:]
+            todo = left
+        for i, (f, p) in enumerate(todo):  # the first one was running when time ran out
             append({"model": name, "format": f, "precision": p, "params": sizes[name], "input": INPUT,
                     "protocol": PROTOCOL, "exported": False, "finished": round(time.time()),
                     "status": "timeout" if i == 0 else "not_run",
-                    "error": f"model's {args.timeout}s budget ran out (or the worker crashed) during this cell" if i == 0
+                    "error": f"model's {args.timeout}s budget ran out during this cell" if i == 0
                     else "not run: an earlier cell of this model used up its time budget"})
         report(names)
     report(names)
