@@ -26,6 +26,8 @@ skips finished rows.
     ... prune_pareto.py --families resnet --speedups 1.5   # an extra budget (a family that cannot reach 2x here)
     ... prune_pareto.py --families resnet --speedups 2.3 --methods knapsack,regularized  # ours beside a baseline
     ... prune_pareto.py --train-subset 60000 --families mbv2 --speedups 2   # a larger fine-tune budget, every method
+    ... prune_pareto.py --seed 1       # the same run with another fine-tune seed (rows under prune_pareto_seed1/)
+    .venv/bin/python bench/prune_pareto_seeds.py   # mean and spread over the seeds run so far
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ THREADS = 1  # 2 cores shared with other jobs: 2 threads would time the neighbou
 SPEEDUPS = (2.0, 3.0)
 METHODS = ("knapsack", "regularized", "uniform", "flops", "dense-small")
 FAMILIES = ("resnet", "mbv2")
+SEED = 0  # fine-tune seed: data order, augmentation, gate init, dense-small's init (the dense model keeps seed 0)
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
 EPOCHS = 2.0
 DENSE_EPOCHS = 3      # dense models: all 60k images
@@ -390,13 +393,14 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
     from edgeprune.pruning import prune
     from edgeprune.pruning.finetune import evaluate, finetune
 
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     target = base_ms / speedup
     extra = {}
     t0 = time.time()
     if method in ("knapsack", "regularized"):
         # --speedup: the promise is checked against the dense model measured beside the pruned one
-        r = prune(model, specs(), table, method=method, speedup=speedup, data=bundle, epochs=EPOCHS, verify=True)
+        r = prune(model, specs(), table, method=method, speedup=speedup, data=bundle, epochs=EPOCHS, verify=True,
+                  seed=SEED)
         pruned, acc = r.module, r.accuracy_after
         extra = {"predicted_ms": round(r.predicted_ms, 4), "budget_correction": round(r.correction, 4),
                  "promise": r.measured, "importance": r.importance}
@@ -412,7 +416,7 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
         if method == "dense-small":
             from edgeprune.pruning.api import _reinitialize
 
-            _reinitialize(pruned, 0)
+            _reinitialize(pruned, SEED)
             finetune(pruned, bundle.train, epochs=EPOCHS, lr=0.05, description=f"{family} {method}")
         else:
             finetune(pruned, bundle.train, epochs=EPOCHS, teacher=model, lr=0.02, description=f"{family} {method}")
@@ -479,7 +483,7 @@ def report(all_rows: dict) -> dict:
     res = {"benchmark": "prune_pareto", "runtime": "onnxruntime", "precision": "fp32", "threads": THREADS,
            "input": "1x1x28x28", "data": f"fashion-mnist: fine-tune on the first {TRAIN_SUBSET} training images, "
            f"{EPOCHS:g} epochs each; test accuracy on the 10k test set", "dense_epochs": DENSE_EPOCHS,
-           "rounds": PAIRED_ROUNDS, "latency_statistic": "fastest-block", **environment(TOOLS), "rows": out_rows,
+           "rounds": PAIRED_ROUNDS, "latency_statistic": "fastest-block", "seed": SEED, **environment(TOOLS), "rows": out_rows,
            "config": CONFIG,
            "failed": [v for v in all_rows.values() if "error" in v],
            "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
@@ -626,7 +630,7 @@ def plot(res: dict) -> None:
 # ---------------------------------------------------------------- main
 def main() -> int:
     global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
-        TABLE_BUDGET_S, FAMILIES
+        TABLE_BUDGET_S, FAMILIES, SEED
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -643,6 +647,10 @@ def main() -> int:
                     help=f"a fine-tune-budget variant: every method fine-tunes on the first N training images "
                          f"(the benchmark's own is {TRAIN_SUBSET}); its rows, models and report go to "
                          f"bench/results/prune_pareto_ftN/, the dense models and tables are shared")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="fine-tune seed (the benchmark's own is 0); another seed is a variant whose rows, models and "
+                         "report go to bench/results/prune_pareto_seedS/ (after _ftN with --train-subset); "
+                         "bench/prune_pareto_seeds.py sums the seeds up")
     args = ap.parse_args()
     try:
         speedups = tuple(float(x) for x in args.speedups.split(","))
@@ -663,6 +671,15 @@ def main() -> int:
         RESULTS = RESULTS / f"prune_pareto_ft{TRAIN_SUBSET}"
         JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", WORK / f"ft{TRAIN_SUBSET}"
         FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups  # the report covers what the variant ran
+    if args.seed < 0:
+        ap.error(f"--seed {args.seed}: give a seed >= 0 (0 is the benchmark's own)")
+    if args.seed:
+        SEED = args.seed
+        CONFIG = {**CONFIG, "seed": SEED}  # seed 0 rows carry no seed key: the committed v6 rows stay valid
+        variant = (RESULTS.name + "_" if args.train_subset is not None else "prune_pareto_") + f"seed{SEED}"
+        RESULTS = RESULTS.parent / variant if args.train_subset is not None else RESULTS / variant
+        JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / f"seed{SEED}"
+        FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups
     if args.smoke:
         RESULTS = Path("/tmp/prune_pareto_smoke/results")
         WORK, JSONL, TABLES = RESULTS.parent / "work", RESULTS / "prune_pareto.jsonl", RESULTS / "tables"
