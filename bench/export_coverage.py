@@ -18,6 +18,11 @@ activations keep unit scale as in a trained net. fp32 cells export the model as 
 keeps the range, parity is relative), so their protocol-1 rows stand; int8 rows of protocol 1 are
 ignored (they stay in the JSONL's git history).
 
+All-zero conv/linear weights are re-initialized (normal, std 0.02) before export, and the row names
+them (`reinitialized`): torchvision's ViTs zero-initialize their head, so an untrained ViT outputs
+exactly 0 and every artifact "passed" parity against zeros. The vit_* rows were redone with this on
+2026-12-06.
+
 Each model runs in its own subprocess with a timeout; every finished cell is appended to
 bench/results/export_coverage.jsonl, so a rerun skips what is done. Models are run smallest first
 (parameter count) so a partial run covers as many models as possible.
@@ -123,6 +128,22 @@ def recalibrate_batchnorm(module, shape: tuple[int, ...]) -> int:
     return len(bns)
 
 
+def reinitialize_zero_weights(module) -> list[str]:
+    """Give all-zero conv/linear weights small random values; returns their names. torchvision's ViTs
+    zero-initialize the classifier head, so an untrained ViT outputs exactly 0 and parity against it is
+    vacuous (any artifact returning zeros passes): rows before 2026-12-06 had that for vit_*."""
+    import torch
+    import torch.nn as nn
+
+    names = []
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)) and not m.weight.detach().any():
+            with torch.no_grad():
+                nn.init.normal_(m.weight, std=0.02)
+            names.append(name)
+    return names
+
+
 def worker(model: str, cells: list[tuple[str, str]]) -> None:
     """Run the given cells of one model in this process (called by the parent in a subprocess)."""
     os.environ.setdefault("EDGEPRUNE_QUIET", "1")
@@ -131,6 +152,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
 
     from edgeprune.devices.fingerprint import cpu_model
     from edgeprune.export import export_model
+    from edgeprune.exporters.pipeline import artifact_bytes
     from edgeprune.models import example_inputs, parse_inputs
     from edgeprune.runtimes import FORMAT_RUNTIME, get_runtime
     from edgeprune.runtimes.timing import measure
@@ -138,6 +160,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(THREADS)
     module = torchvision.models.get_model(model, weights=None).eval()
+    reinitialized = reinitialize_zero_weights(module)
     specs = parse_inputs(INPUT)
     params = sum(p.numel() for p in module.parameters())
     quantizable, n_bn = None, 0
@@ -145,7 +168,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
     verify = [example_inputs(specs, seed=i) for i in range(VERIFY_SAMPLES)]
     for fmt, prec in cells:
         row = {"model": model, "format": fmt, "precision": prec, "params": params, "input": INPUT, "protocol": PROTOCOL,
-               "cpu": cpu_model()}  # latencies compare within one CPU; a resumed run may be on another host
+               "cpu": cpu_model(), "reinitialized": reinitialized}  # latencies compare within one CPU; a resumed run may be on another host
         if prec == "int8":
             if quantizable is None:
                 quantizable = copy.deepcopy(module)
@@ -158,7 +181,7 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
                                  verify_inputs=verify, model_spec=f"torchvision:{model}", threads=THREADS)
                 a = m.artifacts[-1]
                 p = a.get("parity") or {}
-                row.update(exported=a["status"] != "failed", status=a["status"], size_bytes=a.get("size_bytes"),
+                row.update(exported=a["status"] != "failed", status=a["status"], size_bytes=artifact_bytes(a) or None,
                            error=a.get("error"), operator=a.get("operator"),
                            parity={k: p.get(k) for k in ("method", "passed", "max_abs_diff", "rel_error", "cosine",
                                                           "top1_agreement", "ref_max_abs", "error", "problems") if k in p},
@@ -178,6 +201,16 @@ def worker(model: str, cells: list[tuple[str, str]]) -> None:
         append(row)
 
 
+def vacuous(r: dict) -> bool:
+    """Parity 'passed' against a reference that is exactly zero: it says nothing (see reinitialize_zero_weights)."""
+    p = r.get("parity") or {}
+    return bool(p.get("passed")) and p.get("ref_max_abs") == 0
+
+
+def passed(r: dict) -> bool:
+    return bool((r.get("parity") or {}).get("passed")) and not vacuous(r)
+
+
 def report(total_models: list[str]) -> None:
     rows = done_cells()
     models = sorted({m for m, _, _ in rows}, key=lambda m: (next(r["params"] for k, r in rows.items() if k[0] == m and r.get("params")) if any(k[0] == m and r.get("params") for k, r in rows.items()) else 0, m))
@@ -188,7 +221,7 @@ def report(total_models: list[str]) -> None:
         per_cell[f"{f}/{p}"] = {
             "models": len(cell_rows),
             "exported": sum(1 for r in cell_rows if r.get("exported")),
-            "parity_passed": sum(1 for r in cell_rows if (r.get("parity") or {}).get("passed")),
+            "parity_passed": sum(1 for r in cell_rows if passed(r)),
         }
     summary = {
         "schema": "edgeprune.export-coverage", "version": 1, "protocol": PROTOCOL, **environment(TOOLS), "input": INPUT, "threads": THREADS, "weights": "untrained (weights=None); int8 cells: BatchNorm statistics recalibrated on "
@@ -237,7 +270,8 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
         f, p = k.split("/")
         lines.append(f"| {f} | {p} | {v['exported']}/{v['models']} | {v['parity_passed']}/{v['models']} |")
     lines += ["", "## Per model", "",
-              "Cell: `ok` parity passed, `PARITY` exported but outside tolerance, `FAIL` not exported, `-` not run; "
+              "Cell: `ok` parity passed, `PARITY` exported but outside tolerance, `ZERO-REF` the reference output was all "
+              "zeros (parity says nothing), `FAIL` not exported, `-` not run; "
               "then size (MB) and median latency (ms).", "",
               "| model | params (M) | " + " | ".join(f"{f} {p}" for f, p in CELLS) + " |",
               "|---|---|" + "---|" * len(CELLS)]
@@ -249,7 +283,7 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
             if r is None:
                 cells.append("-")
                 continue
-            tag = "ok" if (r.get("parity") or {}).get("passed") else "PARITY" if r.get("exported") else "FAIL"
+            tag = ("ZERO-REF" if vacuous(r) else "ok" if passed(r) else "PARITY" if r.get("exported") else "FAIL")
             if r.get("status") in ("timeout", "crashed"):
                 tag = r["status"].upper()
             extra = []
@@ -259,7 +293,7 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
                 extra.append(f"{r['latency_ms']:.1f} ms")
             cells.append(tag + (" " + ", ".join(extra) if extra else ""))
         lines.append(f"| {m} | {params / 1e6:.1f} | " + " | ".join(cells) + " |")
-    fails = [r for k, r in sorted(rows.items()) if not r.get("exported") or not (r.get("parity") or {}).get("passed")]
+    fails = [r for k, r in sorted(rows.items()) if not r.get("exported") or not passed(r)]
     simulated = simulated_int8()
     lines += ["", "## Failures and parity misses (format, operator, first line of the error)", ""]
     if not fails:
@@ -268,6 +302,9 @@ def markdown(s: dict, rows: dict, models: list[str]) -> str:
         p = r.get("parity") or {}
         if r.get("status") in ("timeout", "crashed", "not_run"):
             why = r.get("error")
+        elif vacuous(r):
+            why = ("the untrained model outputs exactly 0 (zero-initialized head), so parity against it says nothing; "
+                   "redo the row: the benchmark now re-initializes all-zero weights")
         elif not r.get("exported"):
             why = f"export failed, operator `{r.get('operator') or '?'}`: {r.get('error')}"
         else:

@@ -8,8 +8,8 @@
 """
 
 from edgeprune.exporters.pipeline import (
-    MANIFEST, Manifest, VerifyReport, VerifyRow, export_model, export_model_spec, parse_formats, verify_dir,
+    MANIFEST, Manifest, VerifyReport, VerifyRow, artifact_bytes, export_model, export_model_spec, parse_formats, verify_dir,
 )
 
-__all__ = ["MANIFEST", "Manifest", "VerifyReport", "VerifyRow", "export_model", "export_model_spec",
+__all__ = ["MANIFEST", "Manifest", "VerifyReport", "VerifyRow", "artifact_bytes", "export_model", "export_model_spec",
            "parse_formats", "verify_dir"]

@@ -13,7 +13,7 @@ from torch import nn
 
 import edgeprune.exporters.onnx as onnx_exporter
 import edgeprune.exporters.tensorrt as trt_exporter
-from edgeprune.export import export_model, verify_dir
+from edgeprune.export import artifact_bytes, export_model, verify_dir
 from edgeprune.models.inputs import parse_inputs as parse_input_specs
 
 pytestmark = pytest.mark.slow
@@ -49,6 +49,8 @@ def test_weights_in_a_side_file_pass_parity_and_verify(tmp_path, large, precisio
     data = out / f"model_onnx_{precision}.onnx.data"
     assert [s["file"] for s in art["side_files"]] == [data.name]
     assert art["side_files"][0]["size_bytes"] == data.stat().st_size > 0
+    graph = out / f"model_onnx_{precision}.onnx"
+    assert artifact_bytes(art) == graph.stat().st_size + data.stat().st_size  # what ships, weights included
     # the graph refers to its weights by the final name, and nothing temporary is left behind
     assert sorted(p.name for p in out.iterdir() if "onnx" in p.name) == [f"model_onnx_{precision}.onnx", data.name]
     assert data.name.encode() in (out / f"model_onnx_{precision}.onnx").read_bytes()

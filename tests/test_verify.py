@@ -130,3 +130,24 @@ def test_compare_outputs_metrics():
     assert zeros.ref_max_abs == pytest.approx(3e-9)
     nan = [[np.full((1, 3), np.nan, np.float32)], [np.zeros((1, 3), np.float32)]]
     assert not compare_outputs(ref, nan, "int8").passed
+
+
+def test_all_zero_reference_is_flagged_as_vacuous_parity(tmp_path):
+    """An untrained torchvision ViT's head is zero-initialized: any artifact returning zeros would pass."""
+    import torch
+
+    from edgeprune.exporters.pipeline import export_model
+    from edgeprune.models.inputs import InputSpec
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4)).eval()
+    torch.nn.init.zeros_(model[1].weight)
+    torch.nn.init.zeros_(model[1].bias)
+    data = export_model(model, (InputSpec((1, 3, 2, 2)),), ["onnx"], "fp32", tmp_path / "zero").data
+    (ref,) = data["references"].values()
+    art = data["artifacts"][0]
+    assert ref.get("all_zero") is True and art["status"] == "ok"
+    assert any(n.startswith("parity vacuous") for n in art["notes"])
+    torch.nn.init.normal_(model[1].weight)  # a real output: no such note
+    data = export_model(model, (InputSpec((1, 3, 2, 2)),), ["onnx"], "fp32", tmp_path / "real").data
+    assert not any("vacuous" in n for n in data["artifacts"][0]["notes"])
+    assert not any(r.get("all_zero") for r in data["references"].values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from edgeprune.export import artifact_bytes
 from edgeprune.files import atomic_write_text
 
 
@@ -37,7 +38,7 @@ def write_report(out: Path, manifest: dict) -> None:
             lines += ["", f"## {s['label']}", "", "| format | precision | status | size (KB) | parity | notes |", "|---|---|---|---|---|---|"]
             for a in summ.get("artifacts", []):
                 lines.append(f"| {a.get('format')} | {a.get('precision')} | {a.get('status', 'ok')} | "
-                             f"{(a.get('size_bytes') or 0) / 1024:.0f} | {_parity(a)} | {'; '.join(a.get('notes', []))[:120]} |")
+                             f"{artifact_bytes(a) / 1024:.0f} | {_parity(a)} | {'; '.join(a.get('notes', []))[:120]} |")
         if s["type"] == "bench" and summ:
             lines += ["", f"## {s['label']} on {summ['device']}", "",
                       "| from | format | precision | runtime | p50 ms | p90 ms | p99 ms | runs | vs first |",

@@ -64,6 +64,8 @@ def _print_artifacts(data: dict, out_dir: str) -> None:
     for col in ("format", "precision", "status", "file", "size KB", "parity", "notes"):
         t.add_column(col, justify="right" if col == "size KB" else "left", overflow="fold",
                      no_wrap=col in ("format", "precision", "status", "file"), max_width=48 if col == "notes" else None)
+    from edgeprune.export import artifact_bytes
+
     trt_lines = []
     for a in data["artifacts"]:
         p = a.get("parity") or {}
@@ -77,7 +79,7 @@ def _print_artifacts(data: dict, out_dir: str) -> None:
         if a.get("error"):
             notes = (f"[operator {a['operator']}] " if a.get("operator") else "") + a["error"]
         t.add_row(a["format"], a["precision"], a["status"], a.get("file") or "-",
-                  f"{(a.get('size_bytes') or 0) / 1024:,.0f}", parity, notes)
+                  f"{artifact_bytes(a) / 1024:,.0f}", parity, notes)
         if a["format"] == "tensorrt" and a["status"] != "failed" and not (a.get("details") or {}).get("engine"):
             sh = next((s["file"] for s in a.get("side_files", []) if s["file"].endswith(".sh")), None)
             if sh:

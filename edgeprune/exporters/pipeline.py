@@ -190,6 +190,15 @@ def export_model(module, input_specs: Sequence[InputSpec], formats: str | Sequen
     from edgeprune import progress
     from edgeprune.exporters.base import ExportOptions
 
+    vacuous = None
+    if not any(o.any() for out in ref_out for o in out):
+        # an artifact that returns zeros would pass: parity holds but says nothing about the numerics
+        vacuous = ("the PyTorch outputs are all zeros on the parity inputs (a zero-initialized output layer, "
+                   "e.g. an untrained torchvision ViT head?), so parity cannot tell this artifact's numerics; "
+                   "export with trained weights (--weights) to check them")
+        data["references"][ref_name]["all_zero"] = True
+        progress.warn(vacuous)
+
     for fmt in fmts:
         entry: dict[str, Any] = {"format": fmt, "precision": prec, "status": "failed", "file": None,
                                  "tools": tool_versions(fmt), "reference": ref_name, "notes": []}
@@ -227,6 +236,8 @@ def export_model(module, input_specs: Sequence[InputSpec], formats: str | Sequen
         entry["parity"] = parity
         if not parity.get("passed"):
             entry["status"] = "parity_failed"
+        elif vacuous:
+            entry["notes"].append("parity vacuous: " + vacuous)
         atomic_write_json(out_dir / MANIFEST, data)
     data["complete"] = True
     data["finished"] = _now()
@@ -380,6 +391,12 @@ def _parity_line(p: dict) -> str:
         return p.get("method", "")
     top1 = f", top-1 {p['top1_agreement']:.0%}" if p.get("top1_agreement") is not None else ""
     return f"max |diff| {p['max_abs_diff']:.2e}, rel {p['rel_error']:.2e}, cos {p['cosine']:.6f}{top1}"
+
+
+def artifact_bytes(entry: dict) -> int:
+    """What an artifact weighs on the device: its file plus the files that ship with it (an ONNX model's
+    external weights, over 2 GB, live in a side file)."""
+    return (entry.get("size_bytes") or 0) + sum(s.get("size_bytes") or 0 for s in entry.get("side_files", []))
 
 
 def _outputs(y) -> list:
