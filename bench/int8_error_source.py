@@ -46,13 +46,15 @@ def simulate(model: str, calib_batches: list[int]) -> dict:
 
     torch.manual_seed(0)
     module = torchvision.models.get_model(model, weights=None).eval()
+    reinitialized = cov.reinitialize_zero_weights(module)  # as export_coverage does, in the same RNG order
     shape = (1, 3, 224, 224)
     cov.recalibrate_batchnorm(module, shape)
     specs = (InputSpec(shape),)
     verify = [example_inputs(specs, seed=i) for i in range(cov.VERIFY_SAMPLES)]
     with torch.no_grad():
         ref = [[module(*v).numpy()] for v in verify]
-    row = {"model": model, "recipe": "PT2E XNNPACKQuantizer, per-channel symmetric", "runs": []}
+    row = {"model": model, "recipe": "PT2E XNNPACKQuantizer, per-channel symmetric", "runs": [],
+           "reinitialized": reinitialized}
     for n in calib_batches:
         t0 = time.perf_counter()
         calib = [example_inputs(specs, seed=1000 + i) for i in range(n)]
