@@ -82,7 +82,13 @@ def markdown(res: dict) -> str:
     seeds = res["seeds"]
     lines = ["# prune_pareto over fine-tune seeds", "",
              f"Seeds: {', '.join(map(str, seeds))} (each a full prune_pareto run: {res['data']}). "
-             "Mean ± sample standard deviation over the seeds that ran the row; one seed has no spread.", "",
+             "Mean ± sample standard deviation over the seeds that ran the row; one seed has no spread.", ""]
+    retrained = [r for r in res["rows"] if r["method"] == "dense" and r["accuracy_pct"]["max"] != r["accuracy_pct"]["min"]]
+    if retrained:  # bench/work/ is not committed: a seed run on a fresh checkout retrains the dense models
+        lines += ["**Not comparable as it stands:** the dense models differ between the runs (" + ", ".join(
+            f"{r['family']} {r['accuracy_pct']['min']:.2f}-{r['accuracy_pct']['max']:.2f}%" for r in retrained)
+            + "), so the seeds also vary the starting point; rerun every seed on one checkout.", ""]
+    lines += [
              "| family | target | method | seeds | test acc (%) | drop (pts) | measured speedup |",
              "|---|---:|---|---:|---:|---:|---:|"]
     for r in res["rows"]:
