@@ -379,9 +379,18 @@ def main() -> None:
     if redo and not args.models:
         ap.error("--redo needs --models")
     started = time.time()
+
+    def left_of(name: str, cells) -> list:  # cells of `name` with no row yet (a --redo cell: none since the start)
+        done = {k for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
+        return [c for c in cells if (name, *c) not in done]
+
+    def unfinished(name: str, cell, status: str, error: str) -> None:
+        append({"model": name, "format": cell[0], "precision": cell[1], "params": sizes[name], "input": INPUT,
+                "protocol": PROTOCOL, "exported": False, "finished": round(time.time()), "status": status,
+                "error": error})
+
     for name in order:
-        done = {k: r for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
-        todo = [c for c in CELLS if (name, *c) not in done]
+        todo = left_of(name, CELLS)
         if not todo:
             continue
         print(f"[{time.strftime('%H:%M:%S')}] {name} ({sizes[name] / 1e6:.1f} M params): {len(todo)} cells", flush=True)
@@ -397,21 +406,16 @@ def main() -> None:
                                         stdout=subprocess.DEVNULL, stderr=err).returncode
             except subprocess.TimeoutExpired:
                 rc = None  # subprocess.run kills the child on timeout
-            done = {k: r for k, r in done_cells().items() if not (k[1:] in redo and r.get("finished", 0) < started)}
-            left = [c for c in todo if (name, *c) not in done]
+            left = left_of(name, todo)
             if left and rc is not None:  # the worker died during left[0]: say how, then go on without that cell
-                f, p = left[0]
-                append({"model": name, "format": f, "precision": p, "params": sizes[name], "input": INPUT,
-                        "protocol": PROTOCOL, "exported": False, "finished": round(time.time()), "status": "crashed",
-                        "error": crash_reason(rc, log)})
+                unfinished(name, left[0], "crashed", crash_reason(rc, log))
                 left = left[1:]
             todo = left
-        for i, (f, p) in enumerate(todo):  # the first one was running when time ran out
-            append({"model": name, "format": f, "precision": p, "params": sizes[name], "input": INPUT,
-                    "protocol": PROTOCOL, "exported": False, "finished": round(time.time()),
-                    "status": "timeout" if i == 0 else "not_run",
-                    "error": f"model's {args.timeout}s budget ran out during this cell" if i == 0
-                    else "not run: an earlier cell of this model used up its time budget"})
+        for i, cell in enumerate(todo):  # the first one was running when time ran out
+            if i == 0:
+                unfinished(name, cell, "timeout", f"model's {args.timeout}s budget ran out during this cell")
+            else:
+                unfinished(name, cell, "not_run", "not run: an earlier cell of this model used up its time budget")
         report(names)
     report(names)
 

@@ -676,8 +676,8 @@ def main() -> int:
     if args.seed:
         SEED = args.seed
         CONFIG = {**CONFIG, "seed": SEED}  # seed 0 rows carry no seed key: the committed v6 rows stay valid
-        variant = (RESULTS.name + "_" if args.train_subset is not None else "prune_pareto_") + f"seed{SEED}"
-        RESULTS = RESULTS.parent / variant if args.train_subset is not None else RESULTS / variant
+        stem = RESULTS.name if args.train_subset is not None else "prune_pareto"  # prune_pareto_ftN or the benchmark's own
+        RESULTS = ROOT / "bench" / "results" / f"{stem}_seed{SEED}"
         JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / f"seed{SEED}"
         FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups
     if args.smoke:

@@ -117,9 +117,11 @@ def main() -> int:
     from bench.results_io import environment
     from edgeprune.files import atomic_write_json, atomic_write_text
 
+    def settings(report: dict) -> dict:  # the run's config less its seed
+        return {k: v for k, v in (report.get("config") or {}).items() if k != "seed"}
+
     first = reports[min(reports)]
-    same = {k: v for k, v in (first.get("config") or {}).items() if k != "seed"}
-    for s in [s for s, r in reports.items() if {k: v for k, v in (r.get("config") or {}).items() if k != "seed"} != same]:
+    for s in [s for s, r in reports.items() if settings(r) != settings(first)]:
         print(f"seed {s}: left out, its run used other settings than seed {min(reports)}'s "
               f"(rerun it with the current prune_pareto.py)", file=sys.stderr)
         del reports[s]
