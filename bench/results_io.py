@@ -11,7 +11,7 @@ from pathlib import Path
 
 def environment(tools: tuple[str, ...]) -> dict:
     """Machine, tool versions and time of the run: results are compared across runs by these."""
-    from edgeprune.devices.fingerprint import cpu_model
+    from edgeprune.devices.fingerprint import cpu_id, cpu_model
 
     versions = {}
     for t in tools:
@@ -19,7 +19,7 @@ def environment(tools: tuple[str, ...]) -> dict:
             versions[t] = metadata.version(t)
         except metadata.PackageNotFoundError:
             versions[t] = "not installed"
-    return {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "system": platform.platform(),
+    return {"machine": {"cpu": cpu_model(), "cpu_id": cpu_id(), "cores": os.cpu_count(), "system": platform.platform(),
                         "python": platform.python_version()},
             "versions": versions, "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 

@@ -141,6 +141,49 @@ def test_foreign_fingerprint_refused_unless_forced(tmp_path, caplog):
     assert "another setup" in caplog.text
 
 
+CPUINFO = Path(__file__).parent / "fixtures" / "cpuinfo" / "amd-epyc-family26.txt"  # a real VM's, processor 0
+
+
+def test_cpu_identity_tells_cpu_generations_apart_under_one_name():
+    from edgeprune.devices.agent import cpu_identity
+
+    zen5 = CPUINFO.read_text()
+    assert "model name\t: AMD EPYC\n" in zen5  # what the VM calls its CPU, whatever the generation
+    ident = cpu_identity(zen5)
+    assert ident.startswith("AuthenticAMD family 26 model 2 avx512f") and "avx512_vnni" in ident
+    # the same name on an older generation without bf16 (family/model as a Zen 4 host reports them)
+    zen4 = zen5.replace("cpu family\t: 26", "cpu family\t: 25").replace("model\t\t: 2\n", "model\t\t: 17\n")
+    zen4 = zen4.replace(" avx512_bf16", "")
+    assert cpu_identity(zen4).startswith("AuthenticAMD family 25 model 17 avx512f") and "bf16" not in cpu_identity(zen4)
+    avx2 = "vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nflags\t\t: fpu sse4_2 avx avx2 fma\n"
+    assert cpu_identity(avx2) == "GenuineIntel family 6 model 85 avx2"
+    arm = "processor\t: 0\nFeatures\t: fp asimd asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd42\n\n" \
+          "processor\t: 1\nFeatures\t: fp asimd asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd05\n"
+    assert cpu_identity(arm) == "arm 0x41 part 0xd05/0xd42 asimddp"  # both core types of a big.LITTLE SoC
+    assert cpu_identity("") is None and cpu_identity("processor\t: 0\n") is None
+
+
+def test_table_of_another_cpu_generation_or_without_cpu_id_is_refused(tmp_path):
+    from edgeprune.devices.fingerprint import host_fingerprint
+
+    graph = extract_kernels(small_model(), SMALL)
+    t = synthetic_table(graph, tmp_path / "t.json")
+    here = t.meta["fingerprint"]
+    if here["cpu_id"] is None:
+        pytest.skip("this host's /proc/cpuinfo names no microarchitecture")
+    assert here["cpu_id"] == host_fingerprint(here["runtime"], here["threads"])["cpu_id"]
+    t.save()
+    assert load_table(tmp_path / "t.json").meta["fingerprint"] == here
+    t.meta["fingerprint"] = {**here, "cpu_id": "AuthenticAMD family 25 model 17 avx512f"}  # same 'cpu' name
+    t.save()
+    with pytest.raises(TableError, match="another setup.*cpu_id: table 'AuthenticAMD family 25"):
+        load_table(tmp_path / "t.json")
+    t.meta["fingerprint"] = {k: v for k, v in here.items() if k != "cpu_id"}  # built before cpu_id was recorded
+    t.save()
+    with pytest.raises(TableError, match=r"cpu_id: table not recorded \(an older table\)"):
+        load_table(tmp_path / "t.json")
+
+
 # ---------------------------------------------------------------- predictor
 def _plan_of(pruned, lm):
     return {n: c for n, c in out_channels(pruned).items() if n in lm.channels()}

@@ -74,6 +74,44 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# x86 SIMD tiers, widest first, and extensions that change which kernels a runtime picks (int8 dot products,
+# bf16, matrix units); ARM features of the same kind
+_X86_TIERS = ("avx512f", "avx2", "avx", "sse4_2")
+_X86_EXTRAS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile")
+_ARM_EXTRAS = ("asimddp", "i8mm", "bf16", "sve", "sve2", "sme")
+
+
+def cpu_identity(cpuinfo: str | None = None) -> str | None:
+    """Microarchitecture and SIMD features, from /proc/cpuinfo.
+
+    A cloud VM often names every CPU generation alike ("AMD EPYC"); the family/model numbers and the
+    vector extensions tell them apart, and kernels of one run 2-3x faster than of the other (a
+    latency table measured on one is wrong on the other). None where /proc/cpuinfo says nothing."""
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    if not text:
+        return None
+    first: dict[str, str] = {}
+    parts = set()
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        first.setdefault(key, value)
+        if key == "CPU part":
+            parts.add(value)  # big.LITTLE: one per core type
+    flags = set((first.get("flags") or first.get("Features") or "").split())
+    if "vendor_id" in first:
+        tier = next((t for t in _X86_TIERS if t in flags), "base")
+        extras = [e for e in _X86_EXTRAS if e in flags]
+        return " ".join([first["vendor_id"], f"family {first.get('cpu family', '?')} model {first.get('model', '?')}",
+                         tier] + extras)
+    if "CPU implementer" in first:
+        extras = [e for e in _ARM_EXTRAS if e in flags]
+        return " ".join([f"arm {first['CPU implementer']} part {'/'.join(sorted(parts))}"] + extras)
+    return None
+
+
 def clock_state() -> dict:
     """CPU governors and frequencies; 'pinned' when every core runs 'performance' or min == max."""
     cpus = []
@@ -181,6 +219,7 @@ def device_info(trtexec: str | None = None) -> dict:
         "release": platform.release(),
         "machine": platform.machine(),
         "cpu": _cpu_model(),
+        "cpu_id": cpu_identity(),
         "cores": os.cpu_count(),
         "memory_mb": None if mem_kb is None else round(mem_kb / 1024),
         "python": platform.python_version(),

@@ -17,6 +17,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_id() -> str | None:
+    """This host's microarchitecture and SIMD features (the device agent reports the same for a board)."""
+    from edgeprune.devices.agent import cpu_identity
+
+    return cpu_identity()
+
+
 def runtime_version(runtime: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -32,6 +39,7 @@ def host_fingerprint(runtime: str, threads: int | None) -> dict:
     """The fields that decide whether two latency measurements are comparable."""
     return {
         "cpu": cpu_model(),
+        "cpu_id": cpu_id(),
         "cores": os.cpu_count(),
         "machine": platform.machine(),
         "system": platform.system(),

@@ -26,7 +26,7 @@ def fingerprint_from_info(info: dict, runtime: str, threads: int | None) -> dict
     """Same keys as devices.fingerprint.host_fingerprint, plus what identifies a board."""
     rt = info.get("runtimes", {}).get(runtime, {})
     fp = {
-        "cpu": info.get("cpu"), "cores": info.get("cores"), "machine": info.get("machine"),
+        "cpu": info.get("cpu"), "cpu_id": info.get("cpu_id"), "cores": info.get("cores"), "machine": info.get("machine"),
         "system": info.get("system"), "runtime": runtime,
         "runtime_version": rt.get("version") or "not installed", "threads": threads,
         "hostname": info.get("hostname"),

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 # fingerprint fields that must match for two tables/measurements to be comparable
-FINGERPRINT_KEYS = ("cpu", "cores", "machine", "system", "runtime", "runtime_version", "threads", "libraries")
+FINGERPRINT_KEYS = ("cpu", "cpu_id", "cores", "machine", "system", "runtime", "runtime_version", "threads", "libraries")
 
 
 def default_table_path(device: str, runtime: str, precision: str, root: str | Path = "profiles") -> Path:
@@ -67,7 +67,10 @@ def fingerprint_mismatch(a: dict, b: dict) -> list[str]:
     diffs = []
     for k in FINGERPRINT_KEYS:
         if a.get(k) != b.get(k):
-            diffs.append(f"{k}: table {a.get(k)!r} vs here {b.get(k)!r}")
+            # a table from before a field was recorded cannot show it was measured on this CPU: refused too
+            # (two 'AMD EPYC' VMs of different generations ran this project's kernels 2.7x apart)
+            was = "not recorded (an older table)" if k not in a else repr(a.get(k))
+            diffs.append(f"{k}: table {was} vs here {b.get(k)!r}")
     return diffs
 
 
