@@ -421,11 +421,16 @@ def test_prune_measures_its_promise_on_the_tables_runtime_and_precision(precisio
     m = r.measured
     assert m["measured_ms"] > 0 and m["measured_base_ms"] > 0  # timings of sub-0.1 ms models: no ordering asserted
     assert m["measured_speedup"] == pytest.approx(m["measured_base_ms"] / m["measured_ms"], rel=1e-2)
-    assert m["ok"] == (m["within_budget"] and m["speedup_share"] >= 0.9)
+    # the verdict takes exact values, the record rounds them (ms to 6 decimals, the share to 3): compare away
+    # from the rounding band at each line (4 decimals of ms put a 0.016 ms model on the wrong side once)
+    assert m["within_budget"] or not m["ok"]
+    if abs(m["speedup_share"] - 0.9) > 1e-3:
+        assert m["ok"] == (m["within_budget"] and m["speedup_share"] >= 0.9)
     assert m["measured_base_at_start_ms"] > 0  # timed alone at the start (a --target-latency budget is a share of it)
     # --speedup holds the pruned model to the base as measured beside it, not to the predicted-units budget
     assert m["measured_budget_ms"] == pytest.approx(m["measured_base_ms"] / 1.5, abs=1e-4)
-    assert m["within_budget"] == (m["measured_ms"] <= m["measured_budget_ms"] * 1.03 + 1e-4)
+    if abs(m["measured_ms"] - m["measured_budget_ms"] * 1.03) > 2e-6:
+        assert m["within_budget"] == (m["measured_ms"] <= m["measured_budget_ms"] * 1.03)
     table.meta["device"] = "jetson-orin-nano"  # a table from elsewhere: predicted only, said so
     assert "not this host" in prune(model, SMALL, table, speedup=1.5, verify=True).measured["skipped"]
 

@@ -249,7 +249,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
         m_base_now, m_final = timer.side_by_side([teacher, pruned], input_specs)
         final_budget = m_base_now / speedup if speedup is not None else budget
         measured = {**check_promise(final_budget, base_ms, predicted, m_base_now, m_final), "fits": fits,
-                    "measured_budget_ms": round(final_budget, 4), "measured_base_at_start_ms": round(m_base, 4)}
+                    "measured_budget_ms": round(final_budget, 6), "measured_base_at_start_ms": round(m_base, 6)}
     elif timer is not None:
         measured = {"skipped": timer.reason}
     groups_json = [{"root": g.root, "members": g.members, "channels": g.channels, "kept": int(kept[g.root]),

@@ -59,7 +59,9 @@ def check_promise(budget_ms: float, predicted_base_ms: float, predicted_ms: floa
     measured_speedup = measured_base_ms / measured_ms
     within = measured_ms <= budget_ms * (1 + tolerance)
     enough = measured_speedup >= SPEEDUP_SHARE * predicted_speedup
-    return {"measured_base_ms": round(measured_base_ms, 4), "measured_ms": round(measured_ms, 4),
+    # 6 decimals: a 28x28 model runs in 0.016 ms on a current CPU, where 4 decimals are 0.6% and can put the
+    # recorded time on the other side of the +3% line from the verdict taken on the exact one
+    return {"measured_base_ms": round(measured_base_ms, 6), "measured_ms": round(measured_ms, 6),
             "measured_speedup": round(measured_speedup, 3), "predicted_speedup": round(predicted_speedup, 3),
             "within_budget": bool(within), "speedup_share": round(measured_speedup / predicted_speedup, 3),
             "ok": bool(within and enough)}
