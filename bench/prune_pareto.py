@@ -71,8 +71,8 @@ RESNET_WIDTHS = (32, 64, 128)  # 16/32/64 until config v4: on a 16-wide grid its
                                # and no method (ours or torch-pruning's) got under 0.69x of the dense latency
 ARCH = {"resnet": f"FashionCNN{RESNET_WIDTHS}", "mbv2": "MBV2"}  # a cached dense model or table of another arch is redone
 # version 7: the tables re-measured after the VM's CPU changed under the same name ("AMD EPYC"; now AuthenticAMD
-# family 26): a fresh MBV2 table's kernels ran 0.04x-1.4x of v6's times (median 0.38x), and plans the old table
-# predicted at 2.45x measured 2.09x. The cpu_id is recorded so the next change of CPU invalidates the rows too
+# family 26): kernels at 0.04x-0.92x of v6's times, and the v6 tables mispredict this CPU's plans
+# (bench/results/table_drift.md). The cpu_id is recorded so the next change of CPU invalidates the rows too
 _MACHINE = environment(())["machine"]
 CONFIG = {"version": 7, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS, "dense_epochs": DENSE_EPOCHS,
           "granularity": GRANULARITY, "clock": CLOCK, "kernel_timing": KERNEL_TIMING, "arch": ARCH, "cpu": _MACHINE["cpu"],
