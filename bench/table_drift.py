@@ -65,6 +65,11 @@ def main() -> int:
 
     os.environ.setdefault("EDGEPRUNE_QUIET", "1")
     _pickled_classes()
+    missing = [str(p.relative_to(ROOT)) for f in pp.FAMILIES
+               for p in (OLD / f"{f}-onnxruntime-fp32.json", pp.TABLES / f"{f}-onnxruntime-fp32.json", pp.WORK / f / "dense.pt")
+               if not p.exists()] + [x for x in ["bench/results/prune_pareto.json"] if not (ROOT / x).exists()]
+    if missing:
+        sys.exit(f"table_drift: {missing[0]} is missing; run bench/prune_pareto.py first (its models live in bench/work/)")
     report = json.loads((RESULTS / "prune_pareto.json").read_text())
     measured = {(r["family"], f"{r['speedup']:g}x-{r['method']}"): r["measured_speedup"] for r in report["rows"]
                 if r.get("speedup")}
