@@ -55,6 +55,7 @@ THREADS = 1  # 2 cores shared with other jobs: 2 threads would time the neighbou
 SPEEDUPS = (2.0, 3.0)
 METHODS = ("knapsack", "regularized", "uniform", "flops", "dense-small")
 FAMILIES = ("resnet", "mbv2")
+BALANCE = 0.0  # knapsack's --balance (0: the product's default); another value is a variant (prune_pareto_balB/)
 SEED = 0  # fine-tune seed: data order, augmentation, gate init, dense-small's init (the dense model keeps seed 0)
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
 EPOCHS = 2.0
@@ -405,7 +406,7 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
     if method in ("knapsack", "regularized"):
         # --speedup: the promise is checked against the dense model measured beside the pruned one
         r = prune(model, specs(), table, method=method, speedup=speedup, data=bundle, epochs=EPOCHS, verify=True,
-                  seed=SEED)
+                  seed=SEED, balance=BALANCE if method == "knapsack" else 0.0)
         pruned, acc = r.module, r.accuracy_after
         extra = {"predicted_ms": round(r.predicted_ms, 4), "budget_correction": round(r.correction, 4),
                  "promise": r.measured, "importance": r.importance}
@@ -640,7 +641,7 @@ def plot(res: dict) -> None:
 # ---------------------------------------------------------------- main
 def main() -> int:
     global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
-        TABLE_BUDGET_S, FAMILIES, SEED
+        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -661,6 +662,10 @@ def main() -> int:
                     help="fine-tune seed (the benchmark's own is 0); another seed is a variant whose rows, models and "
                          "report go to bench/results/prune_pareto_seedS/ (after _ftN with --train-subset); "
                          "bench/prune_pareto_seeds.py sums the seeds up")
+    ap.add_argument("--balance", type=float, default=0.0, metavar="B",
+                    help="the knapsack's --balance (no group below B x its uniform-plan width; 0, the default, is the "
+                         "benchmark's own); another value is a variant whose rows go to bench/results/prune_pareto_balB/ "
+                         "(after _ftN, before _seedS); run it with --methods knapsack")
     args = ap.parse_args()
     try:
         speedups = tuple(float(x) for x in args.speedups.split(","))
@@ -681,12 +686,21 @@ def main() -> int:
         RESULTS = RESULTS / f"prune_pareto_ft{TRAIN_SUBSET}"
         JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", WORK / f"ft{TRAIN_SUBSET}"
         FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups  # the report covers what the variant ran
+    if not 0.0 <= args.balance <= 1.0:
+        ap.error(f"--balance {args.balance:g}: give a number in [0, 1], e.g. 1")
+    if args.balance:
+        BALANCE = args.balance
+        CONFIG = {**CONFIG, "balance": BALANCE}
+        stem = RESULTS.name if args.train_subset is not None else "prune_pareto"
+        RESULTS = ROOT / "bench" / "results" / f"{stem}_bal{BALANCE:g}"
+        JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / f"bal{BALANCE:g}"
+        FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups
     if args.seed < 0:
         ap.error(f"--seed {args.seed}: give a seed >= 0 (0 is the benchmark's own)")
     if args.seed:
         SEED = args.seed
         CONFIG = {**CONFIG, "seed": SEED}  # seed 0 rows carry no seed key: the committed v6 rows stay valid
-        stem = RESULTS.name if args.train_subset is not None else "prune_pareto"  # prune_pareto_ftN or the benchmark's own
+        stem = RESULTS.name if (args.train_subset is not None or args.balance) else "prune_pareto"  # a variant's or the benchmark's own
         RESULTS = ROOT / "bench" / "results" / f"{stem}_seed{SEED}"
         JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / f"seed{SEED}"
         FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups

@@ -10,6 +10,7 @@ side by side in their own run, as prune_pareto's equal-latency table does).
 
     .venv/bin/python bench/prune_pareto_seeds.py                    # bench/results/prune_pareto_seeds.{json,md}
     .venv/bin/python bench/prune_pareto_seeds.py --train-subset 60000   # the ft60000 variant and its seeds
+    .venv/bin/python bench/prune_pareto_seeds.py --balance 1            # the knapsack --balance 1 variant and its seeds
 """
 
 from __future__ import annotations
@@ -109,8 +110,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-subset", type=int, default=None, metavar="N",
                     help="sum up the prune_pareto_ftN variant and its seeds instead of the benchmark's own run")
+    ap.add_argument("--balance", type=float, default=0.0, metavar="B",
+                    help="sum up the prune_pareto_balB variant (knapsack --balance B) and its seeds")
     args = ap.parse_args()
-    base = RESULTS / f"prune_pareto_ft{args.train_subset}" if args.train_subset else RESULTS
+    stem = "prune_pareto" + (f"_ft{args.train_subset}" if args.train_subset else "") + \
+        (f"_bal{args.balance:g}" if args.balance else "")
+    base = RESULTS / stem if stem != "prune_pareto" else RESULTS
     reports = seed_reports(base)
     if not reports:
         ap.error(f"no prune_pareto report under {base.relative_to(ROOT)}: run bench/prune_pareto.py first")

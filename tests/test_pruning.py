@@ -6,6 +6,7 @@ measured promise on real tables is exercised by bench/prune_pareto.py."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import random
@@ -359,6 +360,8 @@ def test_cli_errors_are_one_line(small_setup, tmp_path):
         res = CliRunner().invoke(cli, base + extra)
         assert res.exit_code != 0 and msg in res.output, res.output
         assert "Traceback" not in res.output and res.output.strip().count("\n") == 0
+    res = CliRunner().invoke(cli, base + ["--speedup", "2", "--balance", "1.5"])  # click's usage error names the range
+    assert res.exit_code == 2 and "Invalid value for '--balance'" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o").exists()
 
 
@@ -454,3 +457,52 @@ def test_build_config_prune_stage_hands_the_pruned_model_to_export(small_setup, 
     assert prune_stage["predicted_ms"] <= prune_stage["budget_ms"] and "not this host" in prune_stage["measured"]["skipped"]
     assert json.loads((Path(prune_stage["model_dir"]) / "model.json").read_text())["kind"] == "pruned"
     assert list((out / "02-export").rglob("*.onnx"))
+
+
+# ---------------------------------------------------------------- balance (how far from uniform widths)
+def _problem(model, specs, table, balance=0.0):
+    from edgeprune.pruning.api import _Problem
+    from edgeprune.pruning.importance import score_groups
+
+    lm = LatencyModel.build(model, specs, table)
+    prob = _Problem(model, specs, lm, table, (), 0.1, balance)
+    score_groups(model, prob.dg, prob.groups, "magnitude")
+    return prob, lm
+
+
+def test_uniform_plan_is_the_widest_common_share_within_budget():
+    model = small_model()
+    table = synthetic_table(extract_kernels(model, SMALL))
+    prob, lm = _problem(model, SMALL, table)
+    budget = prob.minimum_ms + 0.5 * (lm.predict() - prob.minimum_ms)
+    plan = prob.uniform_plan(budget)
+    assert prob.latency(plan) <= budget
+
+    def at(r):
+        return {g.root: min(c for c in g.counts if c >= r * g.channels - 1e-9) for g in prob.groups}
+    share = max(plan[g.root] / g.channels for g in prob.groups)
+    assert any(at(r) == plan for r in np.linspace(0, 1, 2001))  # one common share for all groups
+    assert prob.latency(at(share + 1e-3)) > budget  # the next wider common share breaks the budget
+    for b in (0.5, 1.0):
+        kept = prob.solve(budget, b)
+        assert prob.latency(kept) <= budget
+        assert all(kept[g.root] >= b * plan[g.root] - 1e-9 for g in prob.groups), (b, kept, plan)
+    free = prob.solve(budget, 0.0)  # the knapsack alone cuts some group below the uniform plan; b = 1 forbids it
+    assert any(free[g.root] < plan[g.root] for g in prob.groups), (free, plan)
+
+
+def test_prune_with_balance_keeps_every_group_at_least_as_wide_as_the_uniform_plan():
+    model = small_model()
+    table = synthetic_table(extract_kernels(model, SMALL))
+    prob, lm = _problem(small_model(), SMALL, table)
+    budget = prob.minimum_ms + 0.5 * (lm.predict() - prob.minimum_ms)
+    uniform = prob.uniform_plan(budget)
+    kept = {}
+    for b in (0.0, 1.0):
+        r = prune(model, SMALL, table, target_latency_ms=budget, balance=b, verify=False)
+        kept[b] = {g["root"]: g["kept"] for g in r.groups}
+        assert r.predicted_ms <= budget and r.to_json()["balance"] == b
+    assert any(kept[0.0][k] < v for k, v in uniform.items())  # free, the knapsack goes below uniform somewhere
+    assert all(kept[1.0][k] >= v for k, v in uniform.items()), (kept[1.0], uniform)
+    with pytest.raises(PruningError, match="--balance must be in"):
+        prune(model, SMALL, table, target_latency_ms=budget, verify=False, balance=1.5)

@@ -95,6 +95,7 @@ class PruneStage(_Stage):
     data_limit: int | None = None  # fine-tune on the first N training samples (a quick build)
     epochs: int = 0
     importance: str | None = None
+    balance: float = 0.0  # no group below this share of its width in the uniform plan (edgeprune prune --balance)
     ignore: tuple[str, ...] = ()
     # false: a missed latency promise is reported (the pruned model is kept and later stages run)
     # instead of failing the build; for demos on shared machines, where sub-ms timings are noisy
@@ -106,6 +107,8 @@ class PruneStage(_Stage):
             raise ConfigError("prune needs exactly one of 'target_latency_ms' or 'speedup'")
         if self.data_limit is not None and self.data_limit < 1:
             raise ConfigError("prune 'data_limit' must be a positive number of samples")
+        if not 0.0 <= self.balance <= 1.0:
+            raise ConfigError(f"prune 'balance' must be in [0, 1] (got {self.balance})")
 
     def run(self, ctx: BuildContext, out: Path) -> dict:
         table = self.table or ctx.table
@@ -119,7 +122,7 @@ class PruneStage(_Stage):
                 ctx.model_spec, input_text=ctx.input_text, weights=ctx.weights, table=table,
                 method=self.method, target_latency_ms=self.target_latency_ms, speedup=self.speedup,
                 data=self.data, data_limit=self.data_limit, epochs=self.epochs, importance=self.importance,
-                ignore=self.ignore, out=out,
+                ignore=self.ignore, out=out, balance=self.balance,
             )
         except LatencyPromiseError as e:
             if self.strict:

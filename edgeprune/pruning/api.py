@@ -57,6 +57,7 @@ class PruneResult:
     correction: float = 1.0
     training: list[dict] = field(default_factory=list)
     table_meta: dict = field(default_factory=dict)
+    balance: float = 0.0
 
     def to_json(self) -> dict:
         return {
@@ -69,7 +70,7 @@ class PruneResult:
             "measured": self.measured,
             "table": {k: self.table_meta.get(k) for k in ("device", "runtime", "precision", "threads")},
             "kept_channels": sum(self.plan.values()), "base_channels": sum(self.base_channels.values()),
-            "training": self.training,
+            "training": self.training, "balance": self.balance,
         }
 
 
@@ -88,10 +89,10 @@ def _budget(base_ms: float, target_latency_ms: float | None, speedup: float | No
 class _Problem:
     """Groups + predictor for one model: latency of kept counts, and the knapsack over them."""
 
-    def __init__(self, module, input_specs, lm, table, ignore, min_keep):
+    def __init__(self, module, input_specs, lm, table, ignore, min_keep, balance: float = 0.0):
         from edgeprune.pruning.groups import build_graph, find_groups, granularity_of, set_candidates
 
-        self.module, self.specs, self.lm = module, input_specs, lm
+        self.module, self.specs, self.lm, self.balance = module, input_specs, lm, balance
         self.dg = build_graph(module, input_specs)
         self.groups = find_groups(module, self.dg, lm, ignore)
         if not self.groups:
@@ -105,12 +106,36 @@ class _Problem:
 
         return self.lm.predict(group_channels(self.groups, kept))
 
-    def solve(self, budget_ms: float) -> dict[str, int]:
+    def solve(self, budget_ms: float, balance: float | None = None) -> dict[str, int]:
+        """Knapsack plan; with `balance` b > 0 no group keeps fewer than b x its count in the uniform plan
+        of the same budget (b = 1: the uniform plan, widened where the budget allows)."""
         from edgeprune.pruning.importance import group_values
         from edgeprune.pruning.solver import Choice, knapsack_plan
 
-        choices = [Choice(g.root, g.counts, group_values(g.importance, g.counts, len(g.members))) for g in self.groups]
+        b = self.balance if balance is None else balance
+        floor = {g.root: 0 for g in self.groups}
+        if b > 0:
+            floor = {k: b * v for k, v in self.uniform_plan(budget_ms).items()}
+        choices = []
+        for g in self.groups:
+            counts = [c for c in g.counts if c >= floor[g.root] - 1e-9] or g.counts[-1:]
+            vals = group_values(g.importance, g.counts, len(g.members))
+            choices.append(Choice(g.root, counts, vals[len(g.counts) - len(counts):]))
         return knapsack_plan(choices, self.latency, budget_ms)
+
+    def uniform_plan(self, budget_ms: float) -> dict[str, int]:
+        """Every group at the same kept share (its nearest candidate count at or above), the widest such
+        share within the budget: the plan a uniform pruner would pick on this table."""
+        def at(r):
+            return {g.root: min((c for c in g.counts if c >= r * g.channels - 1e-9), default=g.channels)
+                    for g in self.groups}
+        lo, hi = 0.0, 1.0
+        if self.latency(at(hi)) <= budget_ms:
+            return at(hi)
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.latency(at(mid)) <= budget_ms else (lo, mid)
+        return at(lo)
 
     def kept_indices(self, kept: dict[str, int]) -> dict[str, np.ndarray]:
         from edgeprune.pruning.importance import channels_to_remove
@@ -125,7 +150,8 @@ class _Problem:
 def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", target_latency_ms: float | None = None,
           speedup: float | None = None, data=None, epochs: float = 0, ignore: Sequence[str] = (),
           importance: str | None = None, lam: float = 4.0, steps: int | None = None, lr: float = 0.02,
-          min_keep: float = 0.1, verify: bool = True, seed: int = 0, device: str | None = None) -> PruneResult:
+          min_keep: float = 0.1, balance: float = 0.0, verify: bool = True, seed: int = 0,
+          device: str | None = None) -> PruneResult:
     """Prune `module` (left untouched) to a latency budget predicted by `table`; see the module docstring."""
     import torch
 
@@ -138,6 +164,9 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
 
     if method not in METHODS:
         raise PruningError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
+    if not 0.0 <= balance <= 1.0:
+        raise PruningError(f"--balance must be in [0, 1] (got {balance:g}); 0 leaves the knapsack free, 1 keeps "
+                           "every group at least as wide as in the uniform plan of the same budget")
     if epochs and data is None:
         raise PruningError("--epochs needs --data (fine-tuning needs a dataset); use --epochs 0 to prune without it")
     if method == "regularized" and (data is None or not epochs):
@@ -150,7 +179,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     lm = LatencyModel.build(work, input_specs, table)
     base_ms = lm.predict()
     budget = _budget(base_ms, target_latency_ms, speedup)
-    prob = _Problem(work, input_specs, lm, table, ignore, min_keep)
+    prob = _Problem(work, input_specs, lm, table, ignore, min_keep, float(balance))
     crit = importance or ("taylor" if data is not None else "magnitude")
     batches = _calibration(data) if crit == "taylor" else ()
     timer = HostTimer(table) if verify else None
@@ -256,7 +285,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
                     "candidates": g.counts} for g in prob.groups]
     return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
                        {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
-                       acc_after, measured, correction, training, dict(table.meta))
+                       acc_after, measured, correction, training, dict(table.meta), prob.balance)
 
 
 def _time_plan(work, input_specs, prob, kept, pair) -> tuple[float, float]:
