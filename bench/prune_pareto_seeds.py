@@ -96,6 +96,9 @@ def markdown(res: dict) -> str:
         t = f"{r['target']:g}x" if r["target"] else "-"
         lines.append(f"| {r['family']} | {t} | {r['method']} | {len(r['seeds'])} | {_fmt(r['accuracy_pct'])} | "
                      f"{_fmt(r['drop_pts'])} | {_fmt(r['measured_speedup'], 2, 'x')} |")
+    if not res["equal_latency"]:  # a variant that ran only our methods: its baselines are the benchmark's own run
+        lines += ["", "No baselines in these runs: compare with the benchmark's own seeds (prune_pareto_seeds.md)."]
+        return "\n".join(lines) + "\n"
     lines += ["", "Equal measured latency, seed by seed: the best knapsack/regularized model at least as fast as "
               "the baseline, accuracy gain in points (each seed's models measured side by side in its own run).", "",
               "| family | baseline (target) | seeds beaten | gain (pts) | per seed |", "|---|---|---:|---:|---|"]
