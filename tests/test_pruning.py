@@ -332,6 +332,11 @@ def test_cli_prune_writes_a_loadable_model_dir_and_export_reads_it(small_setup, 
     for name in ("model.json", "weights.pt", "plan.json", "prune.json", "report.md", "report.png"):
         assert (out / name).is_file(), name
     assert json.loads((out / "model.json").read_text())["kind"] == "pruned"
+    layers = json.loads((out / "plan.json").read_text())["layers"]
+    tbl = load_table_(table)
+    uniform_ms = LatencyModel.build(small_model(), SMALL, tbl).predict({r["layer"]: r["uniform"] for r in layers})
+    assert uniform_ms <= summary["budget_ms"] + 1e-9  # the uniform plan shown beside the kept widths fits the budget
+    assert "| layer | channels | kept | uniform |" in (out / "report.md").read_text()
     from edgeprune.models import load_model
 
     loaded = load_model(str(out))

@@ -58,6 +58,7 @@ class PruneResult:
     training: list[dict] = field(default_factory=list)
     table_meta: dict = field(default_factory=dict)
     balance: float = 0.0
+    uniform_plan: dict[str, int] = field(default_factory=dict)  # layer -> width in the uniform plan of the budget
 
     def to_json(self) -> dict:
         return {
@@ -270,6 +271,8 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     from edgeprune.pruning.groups import group_channels
 
     plan = group_channels(prob.groups, kept)
+    # what uniform pruning would keep for the same predicted budget: a reader sees where the plan cut deeper
+    uniform = group_channels(prob.groups, prob.uniform_plan(max(eff_budget, prob.minimum_ms)))
     predicted = lm.predict(plan)
     acc_after = evaluate(pruned, data.val, device) if data is not None else None
     if on_host:
@@ -285,7 +288,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
                     "candidates": g.counts} for g in prob.groups]
     return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
                        {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
-                       acc_after, measured, correction, training, dict(table.meta), prob.balance)
+                       acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform)
 
 
 def _time_plan(work, input_specs, prob, kept, pair) -> tuple[float, float]:
@@ -484,4 +487,5 @@ def _base_spec(model_spec: str) -> str:
 
 
 def _layer_rows(result: PruneResult) -> list[dict]:
-    return [{"layer": n, "channels": result.base_channels[n], "kept": k} for n, k in result.plan.items()]
+    return [{"layer": n, "channels": result.base_channels[n], "kept": k, "uniform": result.uniform_plan.get(n)}
+            for n, k in result.plan.items()]

@@ -45,8 +45,11 @@ def _markdown(s: dict, layers: list[dict]) -> str:
                      f"within budget (+3%): {'yes' if m['within_budget'] else 'NO'}.")
     elif m.get("skipped"):
         lines.append(f"Not measured: {m['skipped']}.")
-    lines += ["", "| layer | channels | kept |", "|---|---:|---:|"]
-    lines += [f"| {r['layer']} | {r['channels']} | {r['kept']} |" for r in layers]
+    lines += ["", "Uniform: the widths uniform pruning would keep for the same predicted budget (the widest common "
+              "share); a layer kept far below it is a deep single cut (`--balance` bounds those).",
+              "", "| layer | channels | kept | uniform |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['layer']} | {r['channels']} | {r['kept']} | {r.get('uniform') if r.get('uniform') is not None else '-'} |"
+              for r in layers]
     return "\n".join(lines) + "\n"
 
 
@@ -61,6 +64,10 @@ def _plot(path: Path, layers: list[dict], s: dict) -> None:
     xs = range(n)
     ax.bar(xs, [r["channels"] for r in layers], color="#d0d7de", label="unpruned")
     ax.bar(xs, [r["kept"] for r in layers], color="#2f81f7", label="kept")
+    uni = [(x, r["uniform"]) for x, r in zip(xs, layers) if r.get("uniform") is not None]
+    if uni:
+        ax.scatter([x for x, _ in uni], [u for _, u in uni], marker="_", s=120, color="black", zorder=3,
+                   label="uniform plan, same budget")
     ax.set_xticks(list(xs))
     ax.set_xticklabels([r["layer"] for r in layers], rotation=70, ha="right", fontsize=7)
     ax.set_ylabel("out channels")
