@@ -55,6 +55,7 @@ THREADS = 1  # 2 cores shared with other jobs: 2 threads would time the neighbou
 SPEEDUPS = (2.0, 3.0)
 METHODS = ("knapsack", "regularized", "uniform", "flops", "dense-small")
 FAMILIES = ("resnet", "mbv2")
+ALL_FAMILIES = FAMILIES  # a variant run narrows FAMILIES to what it runs; its report covers every family it has rows of
 BALANCE = 0.0  # knapsack's --balance (0: the product's default); another value is a variant (prune_pareto_balB/)
 SEED = 0  # fine-tune seed: data order, augmentation, gate init, dense-small's init (the dense model keeps seed 0)
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
@@ -441,7 +442,7 @@ def side_by_side(rows: dict) -> dict:
     from edgeprune.latency.measure import measure_interleaved
 
     best: dict = {}
-    for f in FAMILIES:
+    for f in _reported(rows):
         if not (WORK / f / "dense.pt").exists():
             continue
         keys = [(f, 0.0, "dense")] + sorted(k for k in rows if k[0] == f)
@@ -450,6 +451,12 @@ def side_by_side(rows: dict) -> dict:
                                  passes=PAIRED_ROUNDS, statistic=lambda t: t.p50_ms, relative_to_first=True)
         best.update(zip(keys, ms))
     return best
+
+
+def _reported(rows: dict) -> list[str]:
+    """Families the report covers: those this run asked for, and any other one with rows in the JSONL (a
+    seed run of one family at an extra budget must not drop the other family from that seed's report)."""
+    return [f for f in ALL_FAMILIES if f in FAMILIES or any(k[0] == f for k in rows)]
 
 
 def table_predictions(family: str, keys: list) -> dict:
@@ -476,7 +483,7 @@ def report(all_rows: dict) -> dict:
     rows = {k: v for k, v in all_rows.items() if "error" not in v}
     lat = side_by_side(rows)
     out_rows = []
-    for f in FAMILIES:
+    for f in _reported(rows):
         dpath = WORK / f / "dense.json"
         if not dpath.exists():
             continue
@@ -499,7 +506,7 @@ def report(all_rows: dict) -> dict:
            "failed": [v for v in all_rows.values() if "error" in v],
            "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
            "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
-                      for f in FAMILIES if (TABLES / f"{f}-build.json").exists()}}
+                      for f in _reported(rows) if (TABLES / f"{f}-build.json").exists()}}
     res["equal_latency"] = equal_latency(out_rows)
     atomic_write_json(RESULTS / "prune_pareto.json", res)
     atomic_write_text(RESULTS / "prune_pareto.md", markdown(res))
@@ -619,7 +626,7 @@ def plot(res: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fams = [f for f in FAMILIES if any(r["family"] == f for r in res["rows"])]
+    fams = [f for f in ALL_FAMILIES if any(r["family"] == f for r in res["rows"])]
     fig, axes = plt.subplots(1, max(1, len(fams)), figsize=(6 * max(1, len(fams)), 4.2), squeeze=False)
     style = {"dense": ("k", "*"), "knapsack": ("#2f81f7", "o"), "regularized": ("#8250df", "s"),
              "uniform": ("#d29922", "^"), "flops": ("#cf222e", "v"), "dense-small": ("#57606a", "D")}
