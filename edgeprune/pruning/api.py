@@ -128,8 +128,7 @@ class _Problem:
         """Every group at the same kept share (its nearest candidate count at or above), the widest such
         share within the budget: the plan a uniform pruner would pick on this table."""
         def at(r):
-            return {g.root: min((c for c in g.counts if c >= r * g.channels - 1e-9), default=g.channels)
-                    for g in self.groups}
+            return {g.root: _count_at_least(g, r * g.channels) for g in self.groups}
         lo, hi = 0.0, 1.0
         if self.latency(at(hi)) <= budget_ms:
             return at(hi)
@@ -146,6 +145,11 @@ class _Problem:
             drop = set(channels_to_remove(g.importance, kept[g.root]))
             out[g.root] = np.array([i for i in range(g.channels) if i not in drop], dtype=np.int64)
         return out
+
+
+def _count_at_least(group, width: float) -> int:
+    """The group's narrowest candidate count at or above `width` (all its channels when none is)."""
+    return min((c for c in group.counts if c >= width - 1e-9), default=group.counts[-1])
 
 
 def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", target_latency_ms: float | None = None,
@@ -363,8 +367,7 @@ def _bisect_between(prob, over: dict, under: dict, best: tuple, share: float, at
         t = (lo + hi) / 2
         mid = {}
         for g in prob.groups:
-            target = over[g.root] + t * (under[g.root] - over[g.root])
-            mid[g.root] = min((c for c in g.counts if c >= target - 1e-9), default=g.counts[-1])
+            mid[g.root] = _count_at_least(g, over[g.root] + t * (under[g.root] - over[g.root]))
         if mid == over or mid == under:
             break
         r = attempt(mid, round(t, 3))
