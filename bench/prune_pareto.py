@@ -646,6 +646,18 @@ def plot(res: dict) -> None:
 
 
 # ---------------------------------------------------------------- main
+def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) -> None:
+    """Point this run at a variant of the benchmark (another fine-tune budget, --balance or seed): its config
+    records `key`, and its rows, models and report go to prune_pareto[_ftN][_balB][_seedS]/ beside the
+    benchmark's own, after any variant already chosen. The report's missing rows are what the variant runs."""
+    global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS
+    CONFIG = {**CONFIG, key: value}
+    stem = RESULTS.name if RESULTS != ROOT / "bench" / "results" else "prune_pareto"
+    RESULTS = ROOT / "bench" / "results" / f"{stem}_{suffix}"
+    JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / suffix
+    FAMILIES, SPEEDUPS = tuple(families.split(",")), speedups
+
+
 def main() -> int:
     global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
         TABLE_BUDGET_S, FAMILIES, SEED, BALANCE
@@ -689,28 +701,17 @@ def main() -> int:
         if not 0 < args.train_subset <= 60000:
             ap.error(f"--train-subset {args.train_subset}: give a number of training images in 1..60000, e.g. 60000")
         TRAIN_SUBSET = args.train_subset
-        CONFIG = {**CONFIG, "train_subset": TRAIN_SUBSET}
-        RESULTS = RESULTS / f"prune_pareto_ft{TRAIN_SUBSET}"
-        JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", WORK / f"ft{TRAIN_SUBSET}"
-        FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups  # the report covers what the variant ran
+        _as_variant(f"ft{TRAIN_SUBSET}", "train_subset", TRAIN_SUBSET, args.families, speedups)
     if not 0.0 <= args.balance <= 1.0:
         ap.error(f"--balance {args.balance:g}: give a number in [0, 1], e.g. 1")
     if args.balance:
         BALANCE = args.balance
-        CONFIG = {**CONFIG, "balance": BALANCE}
-        stem = RESULTS.name if args.train_subset is not None else "prune_pareto"
-        RESULTS = ROOT / "bench" / "results" / f"{stem}_bal{BALANCE:g}"
-        JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / f"bal{BALANCE:g}"
-        FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups
+        _as_variant(f"bal{BALANCE:g}", "balance", BALANCE, args.families, speedups)
     if args.seed < 0:
         ap.error(f"--seed {args.seed}: give a seed >= 0 (0 is the benchmark's own)")
     if args.seed:
-        SEED = args.seed
-        CONFIG = {**CONFIG, "seed": SEED}  # seed 0 rows carry no seed key: the committed v6 rows stay valid
-        stem = RESULTS.name if (args.train_subset is not None or args.balance) else "prune_pareto"  # a variant's or the benchmark's own
-        RESULTS = ROOT / "bench" / "results" / f"{stem}_seed{SEED}"
-        JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / f"seed{SEED}"
-        FAMILIES, SPEEDUPS = tuple(args.families.split(",")), speedups
+        SEED = args.seed  # seed 0 rows carry no seed key: the committed v6 rows stay valid
+        _as_variant(f"seed{SEED}", "seed", SEED, args.families, speedups)
     if args.smoke:
         RESULTS = Path("/tmp/prune_pareto_smoke/results")
         WORK, JSONL, TABLES = RESULTS.parent / "work", RESULTS / "prune_pareto.jsonl", RESULTS / "tables"
