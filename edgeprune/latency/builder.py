@@ -189,7 +189,11 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
     dev.require_runtime(runtime)
     threads = threads or dev.threads
     path = Path(out) if out else default_table_path(dev.name, runtime, precision)
+    from edgeprune.models.attention import prunable_attention
+
     t0 = time.perf_counter()
+    # measured as pruning will see it: self-attention as plain layers whose heads can go
+    module = prunable_attention(module, input_specs)[0]
     graph = extract_kernels(module, input_specs)
     runner = get_runner(dev)
     try:
@@ -328,7 +332,7 @@ def _measure_model(graph: KernelGraph, meas: _Measurer, g: int, tol: float, budg
         if not _can_vary(graph, k):
             continue
         weight = a["ms"] * a["count"]
-        step = k.spec.get("group_width", g) if k.op == "gconv" else g
+        step = _step(k, g)
         in_var, out_var = _axes_vary(graph, k)
         if k.dims == 1:
             axes = [("out", co)]
@@ -376,6 +380,15 @@ def _measure_model(graph: KernelGraph, meas: _Measurer, g: int, tol: float, budg
 
 # (cin, cout) fractions of the anchor measured off the axis lines, in this order
 _DIAGONAL = ((0.5, 0.5), (0.75, 0.75), (0.5, 0.8), (0.8, 0.5), (0.3, 0.3), (0.65, 0.65))
+
+
+def _step(k: Kernel, g: int) -> int:
+    """The grid a kernel's widths move on: its group width (grouped conv), its head size (attention), else g."""
+    if k.op == "gconv":
+        return k.spec.get("group_width", g)
+    if k.op == "attention":
+        return int(k.spec["module"]["head_dim"])
+    return g
 
 
 def _snap(x: float, step: int, full: int) -> int:

@@ -42,6 +42,7 @@ _MEMORY_OPS = {"cat": "cat", "permute": "transpose", "transpose": "transpose", "
                "adaptive_avg_pool2d": "gap", "max_pool2d": "maxpool", "avg_pool2d": "avgpool",
                "interpolate": "resize", "pixel_shuffle": "shuffle", "softmax": "softmax", "layer_norm": "layernorm",
                "chunk": "split", "split": "split", "channel_shuffle": "transpose"}
+_SHAPE_QUERIES = {"size", "dim", "getattr", "numel"}
 # reductions: over the channel dim they cost what the input's width costs but leave no width behind
 _REDUCTIONS = {"mean", "sum", "amax", "amin", "var", "std", "norm", "logsumexp"}
 
@@ -150,7 +151,7 @@ def extract_kernels(module, input_specs: Sequence) -> KernelGraph:
 
     module = module.eval()
     try:
-        gm = fx.symbolic_trace(module)
+        gm = fx.GraphModule(module, _leaf_tracer().trace(module))
     except Exception as e:
         raise TableError(f"cannot trace {type(module).__name__} with torch.fx ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:160]}); latency tables need a traceable model "
@@ -159,6 +160,19 @@ def extract_kernels(module, input_specs: Sequence) -> KernelGraph:
     with torch.no_grad():
         ShapeProp(gm).propagate(*inputs)
     return _Extractor(gm, module).run()
+
+
+def _leaf_tracer():
+    """torch.fx's tracer with the attention core kept whole: the tables price it as one kernel."""
+    import torch.fx as fx
+
+    from edgeprune.models.attention import HeadAttention
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return isinstance(m, HeadAttention) or super().is_leaf_module(m, qualname)
+
+    return Tracer()
 
 
 def _shape(node):
@@ -198,6 +212,7 @@ class _Extractor:
         self.absorbed: set = set()
         self.followers: dict[str, str] = {}
         self.notes: list[str] = []
+        self.params: set = set()  # parameters used as tensors (class tokens, position embeddings) and views of them
 
     # union-find over symbols
     def _find(self, s: int) -> int:
@@ -317,6 +332,7 @@ class _Extractor:
             return
         if node.op == "get_attr":
             self.info[node] = self._plain(node)
+            self.params.add(node)
             return
         if node.op == "output":
             def fix_all(a):
@@ -343,8 +359,12 @@ class _Extractor:
         args = self._tensor_args(node)
         src = self.info.get(args[0]) if args else None
         out_shape = _shape(node)
+        from edgeprune.models.attention import HeadAttention
+
         if isinstance(mod, nn.Conv2d) and src is not None:
             self._conv(node, mod, src, out_shape)
+        elif isinstance(mod, HeadAttention) and src is not None and out_shape is not None:
+            self._attention(node, mod, src, out_shape)
         elif isinstance(mod, nn.Linear) and src is not None:
             self._linear(node, mod, src, out_shape)
         elif kind in _ACT_MODULES and src is not None:
@@ -443,6 +463,13 @@ class _Extractor:
         res = _Info(_shape(last) or out_shape, len(out_shape) - 1, out_lin)
         self._alias(node, last, res)
 
+    def _attention(self, node, mod, src: _Info, out_shape) -> None:
+        """Packed q/k/v (3 x heads x head_dim wide) in, heads x head_dim out: its width is a third of its input's."""
+        if src.cdim != len(src.shape) - 1:
+            self._fix(src.lin)
+        self.info[node] = _Info(out_shape, len(out_shape) - 1, src.lin.scale(1.0 / 3.0))
+        self._memory_kernel(node, "attention", src, module=mod)
+
     def _memory_kernel(self, node, op: str, src: _Info, extra: dict | None = None, module=None,
                        inputs: list | None = None, fn: dict | None = None) -> None:
         """A kernel whose cost follows one channel width (pool, norm, elementwise, concat...)."""
@@ -508,6 +535,9 @@ class _Extractor:
                     parts.append(_Info(shp, src.cdim, src.lin))
             self.info[node] = parts
             return
+        if name in _SHAPE_QUERIES and (tm is None or not hasattr(tm, "shape")):
+            self.info[node] = None  # x.shape, x.size(0), x.dim(): reads the shape, leaves the width free
+            return
         if (tm is not None and not hasattr(tm, "shape")) or out_shape is None:
             for a in args:
                 self._fix(self.info[a].lin)
@@ -522,10 +552,10 @@ class _Extractor:
                 if a is (full[0] if full else args[0]):
                     continue
                 if i.cdim < len(i.shape) and len(i.shape) == len(out_shape) and i.shape[i.cdim] == base.channels \
-                        and i.shape[base.cdim] == base.channels and a.op != "get_attr":
+                        and i.shape[base.cdim] == base.channels and a not in self.params:
                     self._union(base.lin, i.lin)
             self.info[node] = res
-            if len(args) >= 2 and all(a.op != "get_attr" for a in args):
+            if len(args) >= 2 and all(a not in self.params for a in args):
                 ins = [self.info[a] for a in args]
                 self._absorb_into(node, _ELEMENTWISE[name], ins, name)
             return
@@ -536,8 +566,24 @@ class _Extractor:
         if name == "cat":
             tensors = node.args[0]
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-            infos = [self.info[t] for t in tensors if isinstance(t, fx.Node)]
+            nodes = [t for t in tensors if isinstance(t, fx.Node)]
+            infos = [self.info[t] for t in nodes]
             dim = dim % len(out_shape)
+            own = [self.info[t] for t in nodes if t not in self.params]
+            if own and len(own) < len(infos) and all(i.cdim != dim for i in own):
+                # tokens joined with a parameter (a class token) along another dim: the parameter is pruned with
+                # them (torch-pruning prunes its last dim), so the width is theirs, if it lines up with it
+                base = own[0]
+                for i in own[1:]:
+                    self._union(base.lin, i.lin)
+                if any(self.info[t].shape[base.cdim] != base.channels for t in nodes if t in self.params) \
+                        or base.cdim != len(out_shape) - 1:
+                    self._fix(base.lin)
+                self.info[node] = _Info(out_shape, base.cdim, base.lin)
+                joined = [self.info[t] if t not in self.params else _Info(self.info[t].shape, base.cdim, base.lin)
+                          for t in nodes]
+                self._memory_kernel(node, "cat", base, inputs=joined, fn={"name": "cat", "dim": dim})
+                return
             if all(i.cdim == dim for i in infos):
                 lin = Lin()
                 for i in infos:
@@ -558,14 +604,18 @@ class _Extractor:
                         "cdims": [src.cdim], "ratios": [1.0], "fn": fn}
                 self.kernels.append(Kernel(node.name, "reduce", spec, src.channels, src.channels, src.lin, src.lin, 1))
             return
-        tracked = self._track(src, out_shape)
+        tracked = _moved(node, name, src, out_shape) or self._track(src, out_shape)
         if tracked is None:
             self._fix(src.lin)
             tracked = self._plain(node)
+        elif name in ("reshape", "view") and _literal_size(node, tracked.cdim, len(out_shape)):
+            self._fix(src.lin)  # the width is written into the code (x.view(-1, 400)): pruning it breaks the call
         for a in args[1:]:
             self._fix(self.info[a].lin)
         self.info[node] = tracked
         if name in _VIEW_OPS:
+            if args[0] in self.params:
+                self.params.add(node)
             return
         op = _MEMORY_OPS.get(name, "other")
         fn = _fn_recipe(node, name)
@@ -582,6 +632,36 @@ class _Extractor:
             self.info[nxt] = self.info[node]
         fn = {"name": {"add": "add", "mul": "mul"}[op] if name not in ("sub", "truediv", "div") else name}
         self._memory_kernel(node, op, ins[0], inputs=ins, extra={"act": act}, fn=fn)
+
+
+def _moved(node, name: str, src: _Info, out_shape) -> _Info | None:
+    """Where a permute/transpose puts the channel dim, from its arguments (the shapes alone are ambiguous
+    when two dims are equal: 64 tokens of 64 channels)."""
+    if name not in ("permute", "transpose") or len(out_shape) != len(src.shape):
+        return None
+    dims = list(node.args[1:]) or list(node.kwargs.get("dims", ()))
+    if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+        dims = list(dims[0])
+    if not dims or not all(isinstance(d, int) for d in dims):
+        return None
+    rank = len(out_shape)
+    dims = [d % rank for d in dims]
+    if name == "permute" and sorted(dims) == list(range(rank)):
+        return _Info(out_shape, dims.index(src.cdim), src.lin)
+    if name == "transpose" and len(dims) == 2:
+        a, b = dims
+        return _Info(out_shape, b if src.cdim == a else a if src.cdim == b else src.cdim, src.lin)
+    return None
+
+
+def _literal_size(node, dim: int, rank: int) -> bool:
+    """Whether a reshape/view call gives dim `dim` of its result as a constant (not -1, not read off a tensor)."""
+    sizes = list(node.args[1:])
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = list(sizes[0])
+    if "shape" in node.kwargs:
+        sizes = list(node.kwargs["shape"])
+    return len(sizes) == rank and isinstance(sizes[dim], int) and sizes[dim] != -1
 
 
 def _reduced_dims(node, rank: int) -> set[int]:
@@ -608,6 +688,8 @@ def _module_recipe(mod) -> dict:
         r["normalized_shape_rank"] = len(mod.normalized_shape)
     elif isinstance(mod, nn.GroupNorm):
         r["num_groups"] = mod.num_groups
+    elif kind == "HeadAttention":
+        r.update(head_dim=mod.head_dim, dropout=mod.dropout)
     elif isinstance(mod, nn.MultiheadAttention):
         r.update(embed_dim=mod.embed_dim, num_heads=mod.num_heads, batch_first=mod.batch_first)
     elif isinstance(mod, nn.LeakyReLU):

@@ -107,6 +107,13 @@ def build_micro(spec: dict, cin: int, cout: int) -> tuple[nn.Module, tuple[Input
         specs.append(InputSpec(tuple(max(1, int(round(c * ratio))) if d == "C" else d for d in shape)))
     if "module" in spec:
         kind = spec["module"]["type"]
+        if kind == "HeadAttention":  # whole heads: the packed q/k/v input is 3 x heads x head_dim wide
+            from edgeprune.models.attention import HeadAttention
+
+            d = int(spec["module"]["head_dim"])
+            heads = max(1, int(round(c / d)))
+            shape = tuple(3 * heads * d if x == "C" else x for x in spec["shapes"][0])
+            return HeadAttention(heads, d).eval(), (InputSpec(shape),)
         if kind == "LayerNorm":
             return _LayerNormLast(c).eval(), tuple(specs)
         m = _module(spec["module"], c)

@@ -184,7 +184,10 @@ class LatencyModel:
     # ------------------------------------------------------------ construction
     @classmethod
     def build(cls, module, input_specs, table: LatencyTable, local: bool = True) -> "LatencyModel":
-        graph = extract_kernels(module, input_specs)
+        from edgeprune.models.attention import prunable_attention
+
+        # priced as pruning sees it: self-attention as plain layers (edgeprune.models.attention)
+        graph = extract_kernels(prunable_attention(module, input_specs)[0], input_specs)
         return cls.from_graph(graph, table, local=local)
 
     @classmethod

@@ -51,7 +51,10 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
     from edgeprune.latency.kernels import extract_kernels
     from edgeprune.latency.measure import measure_interleaved
 
+    from edgeprune.models.attention import prunable_attention
+
     meta = table.meta
+    module = prunable_attention(module, input_specs)[0]
     graph = extract_kernels(module, input_specs)
     variants = validation_variants(module, input_specs, graph, n=n, granularity=granularity, seed=seed, low=low, high=high)
     measured = measure_interleaved([m for _, m, _ in variants], input_specs, device=runner, runtime=meta["runtime"],

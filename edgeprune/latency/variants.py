@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import random
+import warnings
 from typing import Sequence
 
 from edgeprune.errors import PruningError
@@ -33,23 +34,39 @@ def prune_variant(module, input_specs: Sequence, ratios: dict[str, float], pruna
 
     from edgeprune.models.inputs import example_inputs
 
+    from edgeprune.models.attention import attention_modules
+
     model = copy.deepcopy(module).eval()
     mods = dict(model.named_modules())
-    keep = set(prunable)
+    # attention heads go whole, by hand (torch-pruning would cut q/k/v rows at random): see _drop_heads
+    heads = {f"{n}.qkv": a for n, a in attention_modules(model).items()}
+    keep = set(prunable) - set(heads)
     ignored = [m for n, m in mods.items() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and n not in keep]
-    ratio_dict = {mods[n]: float(r) for n, r in ratios.items() if n in mods and r > 0}
+    ratio_dict = {mods[n]: float(r) for n, r in ratios.items() if n in mods and r > 0 and n not in heads}
     inputs = example_inputs(tuple(input_specs))
     example = inputs[0] if len(inputs) == 1 else inputs
     try:
         torch.manual_seed(0)
-        pruner = tp.pruner.BasePruner(model, example, importance=tp.importance.RandomImportance(),
-                                      pruning_ratio=0.0, pruning_ratio_dict=ratio_dict, ignored_layers=ignored,
-                                      round_to=round_to)
+        with warnings.catch_warnings():  # class tokens, position embeddings: their last dim goes, as wanted
+            warnings.filterwarnings("ignore", "Unwrapped parameters detected", UserWarning)
+            pruner = tp.pruner.BasePruner(model, example, importance=tp.importance.RandomImportance(),
+                                          pruning_ratio=0.0, pruning_ratio_dict=ratio_dict, ignored_layers=ignored,
+                                          round_to=round_to)
         pruner.step()
     except Exception as e:
         raise PruningError(f"torch-pruning could not prune {type(module).__name__} "
                            f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    _drop_heads(heads, {n: r for n, r in ratios.items() if n in heads and n in set(prunable)})
     return model.eval()
+
+
+def _drop_heads(attention: dict, ratios: dict[str, float]) -> None:
+    """Remove round(ratio x heads) random heads (at least one kept) from each named attention's qkv."""
+    for qkv, r in ratios.items():
+        a = attention[qkv]
+        n = min(int(round(a.num_heads * float(r))), a.num_heads - 1)
+        if n > 0:
+            a.remove_heads(random.Random(f"{qkv}:{r}").sample(range(a.num_heads), n))
 
 
 def random_ratios(prunable: Sequence[str], rng: random.Random, low: float = 0.1, high: float = 0.6) -> dict[str, float]:

@@ -59,6 +59,7 @@ class PruneResult:
     table_meta: dict = field(default_factory=dict)
     balance: float = 0.0
     uniform_plan: dict[str, int] = field(default_factory=dict)  # layer -> width in the uniform plan of the budget
+    attention: list[str] = field(default_factory=list)  # nn.MultiheadAttention modules rewritten to prune heads
 
     def to_json(self) -> dict:
         return {
@@ -138,11 +139,11 @@ class _Problem:
         return at(lo)
 
     def kept_indices(self, kept: dict[str, int]) -> dict[str, np.ndarray]:
-        from edgeprune.pruning.importance import channels_to_remove
+        from edgeprune.pruning.importance import removed_channels
 
         out = {}
         for g in self.groups:
-            drop = set(channels_to_remove(g.importance, kept[g.root]))
+            drop = set(removed_channels(g, kept[g.root]))
             out[g.root] = np.array([i for i in range(g.channels) if i not in drop], dtype=np.int64)
         return out
 
@@ -161,6 +162,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     import torch
 
     from edgeprune.latency import LatencyModel
+    from edgeprune.models.attention import prunable_attention
     from edgeprune.pruning.check import HostTimer
     from edgeprune.pruning.finetune import evaluate, finetune
     from edgeprune.pruning.gates import ChannelGates
@@ -180,7 +182,8 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     teacher = copy.deepcopy(module).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    work = copy.deepcopy(module).eval()
+    # self-attention as plain layers, so heads and the residual width around them can go (a copy either way)
+    work, attention = prunable_attention(copy.deepcopy(module).eval(), input_specs)
     lm = LatencyModel.build(work, input_specs, table)
     base_ms = lm.predict()
     budget = _budget(base_ms, target_latency_ms, speedup)
@@ -289,10 +292,10 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     elif timer is not None:
         measured = {"skipped": timer.reason}
     groups_json = [{"root": g.root, "members": g.members, "channels": g.channels, "kept": int(kept[g.root]),
-                    "candidates": g.counts} for g in prob.groups]
+                    "candidates": g.counts, **({"head_dim": g.head_dim} if g.head_dim else {})} for g in prob.groups]
     return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
                        {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
-                       acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform)
+                       acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform, attention)
 
 
 def _time_plan(work, input_specs, prob, kept, pair) -> tuple[float, float]:
@@ -459,7 +462,8 @@ def prune_model_spec(model_spec: str, *, input_text: str | None = None, weights:
     summary = {"model": str(model_spec), "table": str(table), "data": data, "epochs": epochs, **result.to_json()}
     layers = _layer_rows(result)
     out = Path(out)
-    save_model_dir(out, result.module, kind="pruned", recipe=pruned_recipe(base_spec, specs, result.history),
+    save_model_dir(out, result.module, kind="pruned",
+                   recipe=pruned_recipe(base_spec, specs, result.history, result.attention),
                    inputs=tuple(specs), extra={"plan.json": {"layers": layers, "groups": result.groups},
                                                "prune.json": summary},
                    on_complete=lambda tmp: write_report(tmp, summary, layers))

@@ -3,7 +3,8 @@ for the knapsack's iterative schedule.
 
 Each group's gate multiplies the outputs of its member layers (after their batch-norm when they
 have one, so normalization cannot undo it). A zero gate is exactly a removed channel: the next
-layer sees zeros, a residual sum gets zeros from every coupled branch. So fine-tuning a masked
+layer sees zeros, a residual sum gets zeros from every coupled branch; a head whose q, k and v
+rows are zero attends uniformly to zero values and adds nothing. So fine-tuning a masked
 model and then physically removing the masked channels gives the same function.
 
 Regularized method: gate = sigmoid(logit); the expected width of a group is the sum of its gates,
@@ -38,9 +39,12 @@ class ChannelGates:
         mods = dict(module.named_modules())
         self.logits: dict[str, torch.nn.Parameter] = {}
         self.masks: dict[str, torch.Tensor] = {}
+        # a head group has one gate per head, spread over the head's q/k/v rows (a head goes whole)
+        self.spread = {g.root: torch.as_tensor(g.head_of_channel()) for g in self.groups if g.head_dim}
         for g in self.groups:
             if soft:
-                self.logits[g.root] = torch.nn.Parameter(torch.full((g.channels,), float(init_logit)))
+                n = g.channels // g.unit if g.head_dim else g.channels
+                self.logits[g.root] = torch.nn.Parameter(torch.full((n,), float(init_logit)))
             else:
                 self.masks[g.root] = torch.ones(g.channels)
         self._hooks = []
@@ -65,7 +69,10 @@ class ChannelGates:
     def gate(self, root: str):
         import torch
 
-        return torch.sigmoid(self.logits[root]) if self.soft else self.masks[root]
+        if not self.soft:
+            return self.masks[root]
+        gate = torch.sigmoid(self.logits[root])
+        return gate[self.spread[root]] if root in self.spread else gate
 
     def parameters(self):
         return list(self.logits.values())

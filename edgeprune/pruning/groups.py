@@ -9,6 +9,11 @@ attention op...), ignored by the user, or unknown to the table.
 
 Candidate kept counts come from the table's staircases: within a stair fewer channels cost the
 same, so only the top of each stair (plus multiples of the table granularity) is worth keeping.
+
+Attention heads are groups of their own (`head_dim` > 0): the packed q/k/v rows of a
+`PrunableAttention` (edgeprune.models.attention), which move a whole head at a time (3 x head_dim
+rows: its q, k and v). torch-pruning cannot keep that structure, so they are removed here
+(`PrunableAttention.remove_heads`); the residual width around them is an ordinary group.
 """
 
 from __future__ import annotations
@@ -27,10 +32,23 @@ class ChannelGroup:
     channels: int              # current width
     counts: list[int] = field(default_factory=list)   # candidate kept counts, ascending, last == channels
     importance: object = None  # per-channel scores (numpy), higher = keep
+    head_dim: int = 0          # > 0: an attention head group; channels are q/k/v rows, 3 * head_dim per head
 
     @property
     def name(self) -> str:
         return self.root
+
+    @property
+    def unit(self) -> int:
+        """Channels that go together: one for a channel group, a head's q/k/v rows for a head group."""
+        return 3 * self.head_dim if self.head_dim else 1
+
+    def head_of_channel(self):
+        """Head index of each channel (q/k/v row) of a head group, in the layer's row order."""
+        import numpy as np
+
+        heads = self.channels // self.unit
+        return (np.arange(self.channels) % (heads * self.head_dim)) // self.head_dim
 
 
 def build_graph(module, input_specs):
@@ -55,10 +73,17 @@ def find_groups(module, dg, lm, ignore: Sequence[str] = ()) -> list[ChannelGroup
     """The prunable channel groups of `module`, each mapped onto the predictor's layer names."""
     import torch.nn as nn
 
+    from edgeprune.models.attention import attention_modules
+
     names = {m: n for n, m in module.named_modules()}
     prunable = lm.channels()
-    ignored = [m for n, m in module.named_modules() if _matches(n, ignore) and isinstance(m, (nn.Conv2d, nn.Linear))]
+    attention = {f"{n}.qkv": a for n, a in attention_modules(module).items()}
+    ignored = [m for n, m in module.named_modules()
+               if (_matches(n, ignore) or n in attention) and isinstance(m, (nn.Conv2d, nn.Linear))]
     groups = []
+    for qkv, a in attention.items():
+        if qkv in prunable and not _matches(qkv, ignore) and a.num_heads > 1:
+            groups.append(ChannelGroup(root=qkv, members=[qkv], channels=prunable[qkv], head_dim=a.core.head_dim))
     for g in dg.get_all_groups(ignored_layers=ignored, root_module_types=(nn.Conv2d, nn.Linear)):
         members, ok = [], True
         for dep, _ in g.items:
@@ -66,7 +91,7 @@ def find_groups(module, dg, lm, ignore: Sequence[str] = ()) -> list[ChannelGroup
             if not dg.is_out_channel_pruning_fn(dep.handler) or not isinstance(mod, (nn.Conv2d, nn.Linear)):
                 continue
             n = names.get(mod)
-            if n is None or n not in prunable or _matches(n, ignore):
+            if n is None or n not in prunable or _matches(n, ignore) or n in attention:
                 ok = False
                 break
             members.append(n)
@@ -97,6 +122,9 @@ def group_channels(groups: Sequence[ChannelGroup], kept: dict[str, int]) -> dict
 def set_candidates(groups: Sequence[ChannelGroup], lm, granularity: int, min_keep: float = 0.1) -> None:
     """Fill each group's candidate counts: stair tops of its latency curve + multiples of granularity."""
     for g in groups:
+        if g.head_dim:
+            g.counts = _head_counts(g, lm, min_keep)
+            continue
         n = g.channels
         # below the table's first grid step the curve is extrapolated, not measured: stay at or above it
         lo = max(1, min(n, granularity), min(n, int(round(n * min_keep))))
@@ -119,6 +147,21 @@ def set_candidates(groups: Sequence[ChannelGroup], lm, granularity: int, min_kee
                 kept.append(k)
                 cheapest = c
         g.counts = sorted(kept)
+
+
+def _head_counts(g: ChannelGroup, lm, min_keep: float) -> list[int]:
+    """Whole heads, at least one (and min_keep of them); a head count no cheaper than a larger one is dropped."""
+    import math
+
+    heads = g.channels // g.unit
+    lo = max(1, math.ceil(heads * min_keep - 1e-9))
+    kept, cheapest = [], float("inf")
+    for h in range(heads, lo - 1, -1):
+        c = lm.predict(group_channels([g], {g.root: h * g.unit}))
+        if h == heads or c < cheapest - 1e-12:
+            kept.append(h * g.unit)
+            cheapest = min(cheapest, c)
+    return sorted(kept)
 
 
 def granularity_of(table, default: int = 8) -> int:

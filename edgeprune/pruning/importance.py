@@ -42,18 +42,66 @@ def score_groups(module, dg, groups, criterion: str = "magnitude", batches: Sequ
     fallback = tp.importance.GroupMagnitudeImportance(p=2)
     mods = dict(module.named_modules())
     for g in groups:
-        root = mods[g.root]
-        fn = dg.get_pruner_of_module(root).prune_out_channels
-        group = dg.get_pruning_group(root, fn, list(range(g.channels)))
-        with torch.no_grad():
-            s = imp(group)
-            if s is None:
-                s = fallback(group)
-        s = s.detach().double().cpu().numpy() if s is not None else np.ones(g.channels)
+        if g.head_dim:
+            s = _head_scores(module, g, taylor=criterion == "taylor")
+        else:
+            root = mods[g.root]
+            fn = dg.get_pruner_of_module(root).prune_out_channels
+            group = dg.get_pruning_group(root, fn, list(range(g.channels)))
+            with torch.no_grad():
+                s = imp(group)
+                if s is None:
+                    s = fallback(group)
+            s = s.detach().double().cpu().numpy() if s is not None else np.ones(g.channels)
         s = np.nan_to_num(np.abs(s), nan=0.0)
         g.importance = s / s.mean() if s.mean() > 0 else np.ones(g.channels)
     if criterion == "taylor":
         module.zero_grad(set_to_none=True)
+
+
+def _head_scores(module, g, taylor: bool) -> np.ndarray:
+    """Per q/k/v row of a head group: its head's score (squared L2 norm, or |w * grad| for taylor, over the
+    head's q/k/v rows and its output-projection columns) shared evenly by the head's rows."""
+    import torch
+
+    attn = module.get_submodule(g.root.rsplit(".", 1)[0])
+    head = g.head_of_channel()
+    d, heads = g.head_dim, g.channels // g.unit
+
+    def score(p):
+        if p is None or (taylor and p.grad is None):
+            return None
+        return ((p * p.grad).abs() if taylor else p * p).detach().double()
+
+    rows = torch.zeros(g.channels, dtype=torch.float64)
+    for p in (attn.qkv.weight, attn.qkv.bias):
+        t = score(p)
+        if t is not None:
+            rows += t.reshape(g.channels, -1).sum(1)
+    cols = score(attn.proj.weight)
+    per_head = torch.zeros(heads, dtype=torch.float64).index_add_(0, torch.as_tensor(head), rows)
+    if cols is not None:
+        per_head += cols.sum(0).reshape(heads, d).sum(1)
+    return (per_head[torch.as_tensor(head)] / g.unit).numpy()
+
+
+def removed_channels(group, keep: int) -> list[int]:
+    """The channels to remove so `keep` remain: the lowest-scoring ones, or for a head group the rows of its
+    lowest-scoring heads (whole heads only; ties broken by index)."""
+    if not group.head_dim:
+        return channels_to_remove(group.importance, keep)
+    head = group.head_of_channel()
+    heads = group.channels // group.unit
+    scores = np.zeros(heads)
+    np.add.at(scores, head, np.asarray(group.importance, dtype=float))
+    drop = set(int(h) for h in channels_to_remove(scores, max(1, keep // group.unit)))
+    return [i for i in range(group.channels) if int(head[i]) in drop]
+
+
+def removed_heads(group, keep: int) -> list[int]:
+    """Head indices a head group drops to keep `keep` channels."""
+    head = group.head_of_channel()
+    return sorted({int(head[i]) for i in removed_channels(group, keep)})
 
 
 def _accumulate_grads(module, batches, loss_fn) -> None:
