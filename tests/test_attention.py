@@ -313,3 +313,18 @@ def test_fine_tuned_vit_prune_on_fashion_mnist(method):
     assert r.predicted_ms <= r.budget_ms + 1e-12 and r.accuracy_after is not None and r.accuracy_after > 0.2
     assert LatencyModel.build(r.module, VIT, table).predict() == pytest.approx(r.predicted_ms, rel=1e-9)
     assert all(a.qkv.out_features == 3 * a.proj.in_features for a in attention_modules(r.module).values())
+
+
+def test_rewritten_torchvision_vit_pickles_and_copies():
+    import copy
+    import io
+
+    model = prunable_attention(tiny_vit(), VIT)[0]
+    x = torch.randn(VIT[0].shape)
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    for other in (torch.load(buf, weights_only=False), copy.deepcopy(model)):
+        assert other._process_input.vit is other  # the rewrite follows its own model, not the original
+        with torch.no_grad():
+            assert torch.equal(other(x), model(x))

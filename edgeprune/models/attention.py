@@ -111,12 +111,19 @@ class PrunableAttention(nn.Module):
         self.core.num_heads = len(keep)
 
 
-def _patch_tokens(self, x):
-    """torchvision VisionTransformer._process_input without its literal `self.hidden_dim` reshape."""
-    n, _, h, w = x.shape
-    torch._assert(h == self.image_size, f"Wrong image height! Expected {self.image_size} but got {h}!")
-    torch._assert(w == self.image_size, f"Wrong image width! Expected {self.image_size} but got {w}!")
-    return self.conv_proj(x).flatten(2).permute(0, 2, 1)
+class _PatchTokens:
+    """torchvision VisionTransformer._process_input without its literal `self.hidden_dim` reshape. A plain
+    object (not a bound method) in the model's __dict__, so the model still pickles and deep-copies."""
+
+    def __init__(self, vit):
+        self.vit = vit
+
+    def __call__(self, x):
+        vit = self.vit
+        _, _, h, w = x.shape
+        torch._assert(h == vit.image_size, f"Wrong image height! Expected {vit.image_size} but got {h}!")
+        torch._assert(w == vit.image_size, f"Wrong image width! Expected {vit.image_size} but got {w}!")
+        return vit.conv_proj(x).flatten(2).permute(0, 2, 1)
 
 
 def _is_torchvision_vit(m: nn.Module) -> bool:
@@ -125,11 +132,9 @@ def _is_torchvision_vit(m: nn.Module) -> bool:
 
 
 def _free_patch_width(module: nn.Module) -> None:
-    import types
-
     for m in module.modules():
         if _is_torchvision_vit(m) and "_process_input" not in vars(m):
-            m._process_input = types.MethodType(_patch_tokens, m)
+            m._process_input = _PatchTokens(m)
 
 
 def _convertible(m: nn.Module) -> bool:

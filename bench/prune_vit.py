@@ -1,0 +1,293 @@
+"""ViT pruning on the latency table: what attention heads and the embedding dim add to MLP-only pruning.
+
+A torchvision VisionTransformer (4 blocks, 6 heads of 16, embedding 96, MLP 192, 4x4 patches of a
+1x28x28 image: 50 tokens) trained on Fashion-MNIST, its latency table built on this host (ONNX Runtime
+fp32, 1 thread, node-timed; bench/results/prune_vit_tables/), then pruned with the knapsack to 1.25x, 1.5x
+and 2x measured speedup under the same fine-tune budget (EPOCHS passes over TRAIN_SUBSET images, KD from the
+dense model), with what it may prune varied:
+  all          heads, MLP hidden widths and the embedding dim (residual width)
+  no-heads     MLP hidden widths and the embedding dim (`--ignore "*.self_attention.qkv"`)
+  mlp-only     MLP hidden widths only: what edgeprune could prune in a ViT before heads/embedding support
+  uniform      every group at one kept share (`--balance 1`): heads, MLP and embedding together
+The promise (measured speedup beside the dense model, within budget +-3%, >= 90% of predicted) is
+edgeprune's own check; at the end every model is timed again side by side in one process.
+
+Resumable: rows are appended to bench/results/prune_vit.jsonl, models kept under bench/work/prune_vit/.
+
+    flock /tmp/edgeprune-bench.lock nice -n 5 .venv/bin/python bench/prune_vit.py
+    .venv/bin/python bench/prune_vit.py --report        # re-measure + rewrite the report only
+    .venv/bin/python bench/prune_vit.py --smoke         # a minute-long run of every step into /tmp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.results_io import environment, heading, table, write_results  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "bench" / "work" / "prune_vit"
+STEM = "prune_vit"
+ARCH = {"image_size": 28, "patch_size": 4, "num_layers": 4, "num_heads": 6, "hidden_dim": 96, "mlp_dim": 192}
+SPEEDUPS = (1.25, 1.5, 2.0)  # 1.25x: within reach of MLP-only pruning (at most ~1.35x on this table)
+VARIANTS = {
+    "all": [],
+    "no-heads": ["*.self_attention.qkv"],
+    "mlp-only": ["*.self_attention.qkv", "conv_proj", "*.self_attention.proj", "*.mlp.3"],
+    "uniform": [],
+}
+THREADS = 1
+DENSE_EPOCHS = 8
+DENSE_LR = 0.05
+TRAIN_SUBSET = 30000
+EPOCHS = 2.0
+LR = 0.02
+TABLE_BUDGET_S = 180
+KERNEL_TIMING = "nodes"
+GRANULARITY = 8
+PAIRED_ROUNDS = 5
+SEED = 0
+TOOLS = ("torch", "torchvision", "torch-pruning", "onnx", "onnxruntime", "numpy")
+_MACHINE = environment(())["machine"]
+CONFIG = {"version": 1, "arch": ARCH, "dense_epochs": DENSE_EPOCHS, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS,
+          "granularity": GRANULARITY, "kernel_timing": KERNEL_TIMING, "cpu_id": _MACHINE["cpu_id"]}
+
+
+def build():
+    import torch
+    import torchvision
+    from torch import nn
+
+    torch.manual_seed(0)
+    m = torchvision.models.VisionTransformer(num_classes=10, **ARCH)
+    m.conv_proj = nn.Conv2d(1, ARCH["hidden_dim"], ARCH["patch_size"], ARCH["patch_size"])  # grey images
+    return m
+
+
+def specs():
+    from edgeprune.models.inputs import InputSpec
+
+    return (InputSpec((1, 1, 28, 28)),)
+
+
+def data(limit):
+    from bench.prune_pareto import BatchLoader
+    from edgeprune.data import fashion_mnist
+    from edgeprune.data.specs import DataBundle
+
+    xtr, ytr = fashion_mnist.tensors("train", limit)
+    xva, yva = fashion_mnist.tensors("test", 500 if RESULTS.parts[1] == "tmp" else None)
+    return DataBundle(BatchLoader(xtr, ytr, 128, True), BatchLoader(xva, yva, 256, False), 10, "fashion-mnist")
+
+
+def save_module(module, path: Path) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(module, tmp)  # this benchmark's own cache (whole module: pruned shapes)
+    tmp.replace(path)
+
+
+def load_module(path: Path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False).eval()
+
+
+def dense():
+    from edgeprune.files import atomic_write_json
+    from edgeprune.pruning.finetune import evaluate, finetune
+
+    path, meta = WORK / "dense.pt", WORK / "dense.json"
+    cached = json.loads(meta.read_text()) if path.exists() and meta.exists() else {}
+    if cached.get("config") == {k: CONFIG[k] for k in ("arch", "dense_epochs")}:
+        return load_module(path), cached
+    full = data(None)
+    m = build()
+    t0 = time.time()
+    finetune(m, full.train, epochs=DENSE_EPOCHS, lr=DENSE_LR, description="train dense ViT")
+    info = {"test_accuracy": evaluate(m, full.val), "config": {k: CONFIG[k] for k in ("arch", "dense_epochs")},
+            "train_seconds": round(time.time() - t0, 1)}
+    save_module(m, path)
+    atomic_write_json(meta, info)
+    return m.eval(), info
+
+
+def table_for(module):
+    from edgeprune.errors import TableError
+    from edgeprune.files import atomic_write_json
+    from edgeprune.latency import build_table, load_table
+
+    path = RESULTS / f"{STEM}_tables" / "onnxruntime-fp32.json"
+    record_path = path.with_name("build.json")
+    try:
+        if path.exists() and json.loads(record_path.read_text()).get("config") == CONFIG:
+            return load_table(path)
+    except (TableError, OSError, ValueError) as e:
+        print(json.dumps({"rebuilding_table": str(e)}), flush=True)
+    path.unlink(missing_ok=True)
+    rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
+                      out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, model_name="prune_vit",
+                      kernel_timing=KERNEL_TIMING, progress=False)
+    atomic_write_json(record_path, {**rep.to_json(), "config": CONFIG})
+    return rep.table
+
+
+def structure(module) -> dict:
+    from edgeprune.models.attention import attention_modules
+
+    heads = [a.num_heads for a in attention_modules(module).values()]
+    blocks = [b for b in module.encoder.layers]
+    return {"heads": heads, "embed": module.conv_proj.out_channels, "mlp": [b.mlp[0].out_features for b in blocks]}
+
+
+def run(variant: str, speedup: float, model, table, bundle) -> dict:
+    from edgeprune.errors import PruningError
+    from edgeprune.pruning import prune
+
+    t0 = time.time()
+    try:
+        r = prune(model, specs(), table, method="knapsack", speedup=speedup, data=bundle, epochs=EPOCHS, lr=LR,
+                  ignore=VARIANTS[variant], balance=1.0 if variant == "uniform" else 0.0, verify=True, seed=SEED)
+    except PruningError as e:  # e.g. MLP widths alone cannot reach the budget: that is the finding
+        return {"variant": variant, "speedup": speedup, "unreachable": str(e), "config": CONFIG}
+    save_module(r.module, WORK / f"{speedup:g}x-{variant}.pt")
+    return {"variant": variant, "speedup": speedup, "accuracy": r.accuracy_after, "accuracy_dense": r.accuracy_before,
+            "predicted_speedup": round(r.predicted_base_ms / r.predicted_ms, 3), "promise": r.measured,
+            "structure": structure(r.module), "seconds": round(time.time() - t0, 1), "config": CONFIG}
+
+
+def rows_done(jsonl: Path) -> dict:
+    out = {}
+    if jsonl.exists():
+        for line in jsonl.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("config") == CONFIG:
+                out[(r["speedup"], r["variant"])] = r
+    return out
+
+
+def side_by_side(rows: dict) -> dict:
+    """Dense and every pruned model timed in turn, in blocks, over PAIRED_ROUNDS rounds: speedups vs dense."""
+    from bench.prune_pareto import timer_settings
+    from edgeprune.latency.measure import measure_interleaved
+
+    keys = sorted(k for k in rows if "unreachable" not in rows[k])
+    mods = [load_module(WORK / "dense.pt")] + [load_module(WORK / f"{s:g}x-{v}.pt") for s, v in keys]
+    settings = timer_settings()
+    ms = measure_interleaved(mods, specs(), runtime="onnxruntime", precision="fp32", settings=settings,
+                             passes=PAIRED_ROUNDS, statistic=lambda t: t.p50_ms, relative_to_first=True)
+    return {"dense_ms": ms[0], **{k: ms[0] / m for k, m in zip(keys, ms[1:])}}
+
+
+def report(rows: dict, dense_info: dict) -> dict:
+    timed = side_by_side(rows) if rows else {"dense_ms": None}
+    out = {**environment(TOOLS), "config": CONFIG, "dense": dense_info, "dense_ms": timed["dense_ms"], "rows": []}
+    lines = heading("ViT pruning: heads and embedding dim vs MLP-only", out,
+                    f"torchvision ViT {ARCH} on Fashion-MNIST, ONNX Runtime fp32 {THREADS} thread")
+    lines += [f"Dense: {100 * dense_info['test_accuracy']:.2f}% test accuracy, {timed['dense_ms']:.3f} ms "
+              "(p50, side by side with the pruned models).", ""]
+    body = []
+    for key in sorted(rows, key=lambda k: (k[0], list(VARIANTS).index(k[1]))):
+        r = rows[key]
+        if "unreachable" in r:
+            out["rows"].append({"budget": key[0], "variant": key[1], "unreachable": r["unreachable"]})
+            body.append([f"{key[0]:g}x", key[1], "unreachable", "", "", "", "", "", "", ""])
+            continue
+        p = r["promise"] or {}
+        s = r["structure"]
+        row = {"budget": key[0], "variant": key[1], "accuracy": r["accuracy"],
+               "drop_points": round(100 * (dense_info["test_accuracy"] - r["accuracy"]), 2),
+               "speedup_at_prune": p.get("measured_speedup"), "predicted_speedup": r["predicted_speedup"],
+               "promise_ok": p.get("ok"), "speedup_side_by_side": round(timed[key], 3), "heads": s["heads"],
+               "embed": s["embed"], "mlp": s["mlp"]}
+        out["rows"].append(row)
+        body.append([f"{key[0]:g}x", key[1], f"{100 * r['accuracy']:.2f}%", row["drop_points"],
+                     f"{row['speedup_side_by_side']:.2f}x", f"{row['speedup_at_prune']}x / {row['predicted_speedup']}x",
+                     "yes" if row["promise_ok"] else "no", "/".join(map(str, s["heads"])), s["embed"],
+                     "/".join(map(str, s["mlp"]))])
+    lines += table(["budget", "prunes", "accuracy", "drop (pts)", "speedup (re-timed)", "at prune: measured / predicted",
+                    "promise", "heads per block", "embed", "MLP hidden"], body, right=0)
+    lines += ["", "Heads of 16, 6 per block unpruned; embedding 96; MLP hidden 192. `mlp-only` is what a ViT could lose "
+              "before heads and the embedding dim were prunable."]
+    lines += [f"- {r['budget']:g}x {r['variant']}: {r['unreachable']}" for r in out["rows"] if "unreachable" in r]
+    write_results(RESULTS, STEM, out, lines)
+    _plot(out)
+    return out
+
+
+def _plot(out: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for v in VARIANTS:
+        pts = [(r["speedup_side_by_side"], 100 * r["accuracy"]) for r in out["rows"]
+               if r["variant"] == v and "unreachable" not in r]
+        if pts:
+            ax.plot(*zip(*sorted(pts)), marker="o", label=v)
+    ax.axhline(100 * out["dense"]["test_accuracy"], color="grey", ls="--", label="dense")
+    ax.set_xlabel("measured speedup vs dense (ONNX Runtime, this host)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("ViT on Fashion-MNIST: what each variant may prune")
+    ax.legend()
+    fig.tight_layout()
+    tmp = RESULTS / f".{STEM}.png"
+    fig.savefig(tmp, dpi=120, format="png")
+    tmp.replace(RESULTS / f"{STEM}.png")
+
+
+def main() -> None:
+    global RESULTS, WORK, DENSE_EPOCHS, TRAIN_SUBSET, EPOCHS, TABLE_BUDGET_S, PAIRED_ROUNDS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--report", action="store_true", help="re-measure and rewrite the report only")
+    ap.add_argument("--smoke", action="store_true", help="tiny run of every step into /tmp")
+    ap.add_argument("--speedups", default=",".join(f"{s:g}" for s in SPEEDUPS))
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    a = ap.parse_args()
+    speedups = [float(s) for s in a.speedups.split(",")]
+    variants = [v for v in a.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        ap.error(f"unknown variant {bad[0]}; use one of {', '.join(VARIANTS)}")
+    if a.smoke:
+        RESULTS, WORK = Path("/tmp/edgeprune_prune_vit/results"), Path("/tmp/edgeprune_prune_vit/work")
+        DENSE_EPOCHS, TRAIN_SUBSET, EPOCHS, TABLE_BUDGET_S, PAIRED_ROUNDS = 0.05, 640, 0.2, 10, 1
+        CONFIG.update(dense_epochs=DENSE_EPOCHS, train_subset=TRAIN_SUBSET, epochs=EPOCHS, smoke=True)
+    jsonl = RESULTS / f"{STEM}.jsonl"
+    model, dense_info = dense()
+    rows = rows_done(jsonl)
+    if not a.report:
+        tbl = table_for(model)
+        bundle = data(TRAIN_SUBSET)
+        for s in speedups:
+            for v in variants:
+                if (s, v) in rows:
+                    continue
+                try:
+                    row = run(v, s, model, tbl, bundle)
+                except Exception as e:  # a failed row is reported, the others still run
+                    print(json.dumps({"variant": v, "speedup": s, "error": f"{type(e).__name__}: {e}"}), flush=True)
+                    traceback.print_exc()
+                    continue
+                jsonl.parent.mkdir(parents=True, exist_ok=True)
+                with open(jsonl, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                rows[(s, v)] = row
+                print(json.dumps({k: row.get(k) for k in ("variant", "speedup", "accuracy", "structure", "unreachable")}),
+                      flush=True)
+    report(rows, dense_info)
+
+
+if __name__ == "__main__":
+    main()
