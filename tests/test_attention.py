@@ -30,8 +30,10 @@ VIT = (InputSpec((1, 3, 32, 32)),)
 
 def tiny_vit(patch: int = 8, dim: int = 64):
     torch.manual_seed(0)
-    return torchvision.models.VisionTransformer(image_size=32, patch_size=patch, num_layers=2, num_heads=4,
-                                                hidden_dim=dim, mlp_dim=2 * dim, num_classes=10).eval()
+    m = torchvision.models.VisionTransformer(image_size=32, patch_size=patch, num_layers=2, num_heads=4,
+                                             hidden_dim=dim, mlp_dim=2 * dim, num_classes=10).eval()
+    nn.init.normal_(m.heads.head.weight, std=0.5)  # torchvision zero-initializes it: outputs (and parity) would be 0
+    return m
 
 
 class TokenViT(nn.Module):
@@ -296,7 +298,7 @@ def test_cli_prune_of_a_vit_saves_loads_and_exports_with_parity(tmp_path):
     exp = CliRunner().invoke(cli, ["export", str(out), "--format", "onnx", "--out", str(tmp_path / "exp")])
     assert exp.exit_code == 0, exp.output
     art = json.loads((tmp_path / "exp" / "manifest.json").read_text())["artifacts"][0]
-    assert art["status"] == "ok" and art["parity"]["passed"]
+    assert art["status"] == "ok" and art["parity"]["passed"] and art["parity"]["ref_max_abs"] > 0.1
 
 
 @pytest.mark.parametrize("method", ["knapsack", "regularized"])
@@ -305,12 +307,15 @@ def test_fine_tuned_vit_prune_on_fashion_mnist(method):
     from edgeprune.pruning.finetune import finetune
 
     model = tiny_vit()
+    nn.init.normal_(model.heads.head.weight, std=0.02)
     data = resolve_data("fashion-mnist", VIT[0], batch_size=64, train_limit=640, val_limit=300)
-    finetune(model, data.train, epochs=3, lr=0.05)
+    finetune(model, data.train, epochs=4, lr=0.05)
     model.eval()
     table = _table(model, _heavy_attention)
-    r = prune(model, VIT, table, method=method, speedup=1.4, data=data, epochs=1, verify=False)
-    assert r.predicted_ms <= r.budget_ms + 1e-12 and r.accuracy_after is not None and r.accuracy_after > 0.2
+    one_shot = prune(model, VIT, table, speedup=1.4, data=data, epochs=0, verify=False)
+    r = prune(model, VIT, table, method=method, speedup=1.4, data=data, epochs=2, verify=False)
+    assert r.predicted_ms <= r.budget_ms + 1e-12 and r.accuracy_before > 0.4
+    assert r.accuracy_after > one_shot.accuracy_after  # fine-tuning recovers what one-shot pruning lost
     assert LatencyModel.build(r.module, VIT, table).predict() == pytest.approx(r.predicted_ms, rel=1e-9)
     assert all(a.qkv.out_features == 3 * a.proj.in_features for a in attention_modules(r.module).values())
 
