@@ -38,8 +38,10 @@ class HeadAttention(nn.Module):
 
     def forward(self, qkv):
         b, n, _ = qkv.shape
-        qkv = qkv.reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        # slices, not a 5-D reshape + select or a split: XNNPACK delegates slices (ExecuTorch ran the others unaccelerated)
+        w = self.num_heads * self.head_dim
+        q, k, v = (qkv[..., i * w:(i + 1) * w].reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+                   for i in range(3))
         attn = (q * (1.0 / math.sqrt(self.head_dim))) @ k.transpose(-2, -1)
         attn = attn.softmax(dim=-1)
         if self.dropout and self.training:
