@@ -232,18 +232,25 @@ def _arch(name):
     return torchvision.models.get_model(name, weights=None, num_classes=10).eval(), (InputSpec((1, 3, 32, 32)),)
 
 
+def prune_checked(model, specs, table, **kwargs):
+    """prune() (no measurement), checking that the input model is left as it was and that the pruned one
+    runs and keeps the output shape."""
+    x = torch.randn(specs[0].shape)
+    with torch.no_grad():
+        ref = model(x)
+    r = prune(model, specs, table, verify=False, **kwargs)
+    with torch.no_grad():
+        out = r.module(x)
+        assert torch.equal(model(x), ref)
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    return r
+
+
 @pytest.mark.parametrize("arch", ["small", "resnet18", "mobilenet_v3_small"])  # residual, depthwise, SE
 def test_pruned_model_runs_keeps_shapes_and_matches_its_prediction(arch):
     model, specs = _arch(arch)
     table = synthetic_table(extract_kernels(model, specs))
-    x = torch.randn(specs[0].shape)
-    with torch.no_grad():
-        ref = model(x)
-    r = prune(model, specs, table, speedup=1.6, verify=False)
-    with torch.no_grad():
-        out = r.module(x)
-        assert torch.equal(model(x), ref)  # the input model is left as it was
-    assert out.shape == ref.shape and torch.isfinite(out).all()
+    r = prune_checked(model, specs, table, speedup=1.6)
     assert r.predicted_ms <= r.budget_ms + 1e-12 and r.predicted_ms < r.predicted_base_ms
     assert sum(r.plan.values()) < sum(r.base_channels.values())
     # the plan's predicted latency is the predictor's answer for the physically pruned model
