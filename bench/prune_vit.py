@@ -16,6 +16,7 @@ Resumable: rows are appended to bench/results/prune_vit.jsonl, models kept under
 
     flock /tmp/edgeprune-bench.lock nice -n 5 .venv/bin/python bench/prune_vit.py
     .venv/bin/python bench/prune_vit.py --report        # re-measure + rewrite the report only
+    ... prune_vit.py --seeds 1,2                        # more fine-tune seeds (the report gives mean +- sd)
     .venv/bin/python bench/prune_vit.py --smoke         # a minute-long run of every step into /tmp
 """
 
@@ -53,7 +54,6 @@ TABLE_BUDGET_S = 180
 KERNEL_TIMING = "nodes"
 GRANULARITY = 8
 PAIRED_ROUNDS = 5
-SEED = 0
 TOOLS = ("torch", "torchvision", "torch-pruning", "onnx", "onnxruntime", "numpy")
 _MACHINE = environment(())["machine"]
 CONFIG = {"version": 1, "arch": ARCH, "dense_epochs": DENSE_EPOCHS, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS,
@@ -149,18 +149,22 @@ def structure(module) -> dict:
     return {"heads": heads, "embed": module.conv_proj.out_channels, "mlp": [b.mlp[0].out_features for b in blocks]}
 
 
-def run(variant: str, speedup: float, model, table, bundle) -> dict:
+def model_file(speedup: float, variant: str, seed: int) -> Path:
+    return WORK / f"{speedup:g}x-{variant}{f'-seed{seed}' if seed else ''}.pt"
+
+
+def run(variant: str, speedup: float, seed: int, model, table, bundle) -> dict:
     from edgeprune.errors import PruningError
     from edgeprune.pruning import prune
 
     t0 = time.time()
     try:
         r = prune(model, specs(), table, method="knapsack", speedup=speedup, data=bundle, epochs=EPOCHS, lr=LR,
-                  ignore=VARIANTS[variant], balance=1.0 if variant == "uniform" else 0.0, verify=True, seed=SEED)
+                  ignore=VARIANTS[variant], balance=1.0 if variant == "uniform" else 0.0, verify=True, seed=seed)
     except PruningError as e:  # e.g. MLP widths alone cannot reach the budget: that is the finding
-        return {"variant": variant, "speedup": speedup, "unreachable": str(e), "config": CONFIG}
-    save_module(r.module, WORK / f"{speedup:g}x-{variant}.pt")
-    return {"variant": variant, "speedup": speedup, "accuracy": r.accuracy_after, "accuracy_dense": r.accuracy_before,
+        return {"variant": variant, "speedup": speedup, "seed": seed, "unreachable": str(e), "config": CONFIG}
+    save_module(r.module, model_file(speedup, variant, seed))
+    return {"variant": variant, "speedup": speedup, "seed": seed, "accuracy": r.accuracy_after, "accuracy_dense": r.accuracy_before,
             "predicted_speedup": round(r.predicted_base_ms / r.predicted_ms, 3), "promise": r.measured,
             "structure": structure(r.module), "seconds": round(time.time() - t0, 1), "config": CONFIG}
 
@@ -171,7 +175,7 @@ def rows_done(jsonl: Path) -> dict:
         for line in jsonl.read_text().splitlines():
             r = json.loads(line)
             if r.get("config") == CONFIG:
-                out[(r["speedup"], r["variant"])] = r
+                out[(r["speedup"], r["variant"], r.get("seed", 0))] = r
     return out
 
 
@@ -181,7 +185,7 @@ def side_by_side(rows: dict) -> dict:
     from edgeprune.latency.measure import measure_interleaved
 
     keys = sorted(k for k in rows if "unreachable" not in rows[k])
-    mods = [load_module(WORK / "dense.pt")] + [load_module(WORK / f"{s:g}x-{v}.pt") for s, v in keys]
+    mods = [load_module(WORK / "dense.pt")] + [load_module(model_file(*k)) for k in keys]
     settings = timer_settings()
     ms = measure_interleaved(mods, specs(), runtime="onnxruntime", precision="fp32", settings=settings,
                              passes=PAIRED_ROUNDS, statistic=lambda t: t.p50_ms, relative_to_first=True)
@@ -196,32 +200,56 @@ def report(rows: dict, dense_info: dict) -> dict:
     lines += [f"Dense: {100 * dense_info['test_accuracy']:.2f}% test accuracy, {timed['dense_ms']:.3f} ms "
               "(p50, side by side with the pruned models).", ""]
     body = []
-    for key in sorted(rows, key=lambda k: (k[0], list(VARIANTS).index(k[1]))):
+    for key in sorted(rows, key=lambda k: (k[0], list(VARIANTS).index(k[1]), k[2])):
         r = rows[key]
         if "unreachable" in r:
-            out["rows"].append({"budget": key[0], "variant": key[1], "unreachable": r["unreachable"]})
-            body.append([f"{key[0]:g}x", key[1], "unreachable", "", "", "", "", "", "", ""])
+            out["rows"].append({"budget": key[0], "variant": key[1], "seed": key[2], "unreachable": r["unreachable"]})
+            body.append([f"{key[0]:g}x", key[1], key[2], "unreachable", "", "", "", "", "", "", ""])
             continue
         p = r["promise"] or {}
         s = r["structure"]
-        row = {"budget": key[0], "variant": key[1], "accuracy": r["accuracy"],
+        row = {"budget": key[0], "variant": key[1], "seed": key[2], "accuracy": r["accuracy"],
                "drop_points": round(100 * (dense_info["test_accuracy"] - r["accuracy"]), 2),
                "speedup_at_prune": p.get("measured_speedup"), "predicted_speedup": r["predicted_speedup"],
                "promise_ok": p.get("ok"), "speedup_side_by_side": round(timed[key], 3), "heads": s["heads"],
                "embed": s["embed"], "mlp": s["mlp"]}
         out["rows"].append(row)
-        body.append([f"{key[0]:g}x", key[1], f"{100 * r['accuracy']:.2f}%", row["drop_points"],
+        body.append([f"{key[0]:g}x", key[1], key[2], f"{100 * r['accuracy']:.2f}%", row["drop_points"],
                      f"{row['speedup_side_by_side']:.2f}x", f"{row['speedup_at_prune']}x / {row['predicted_speedup']}x",
                      "yes" if row["promise_ok"] else "no", "/".join(map(str, s["heads"])), s["embed"],
                      "/".join(map(str, s["mlp"]))])
-    lines += table(["budget", "prunes", "accuracy", "drop (pts)", "speedup (re-timed)", "at prune: measured / predicted",
-                    "promise", "heads per block", "embed", "MLP hidden"], body, right=0)
+    lines += ["## Over seeds", ""] + summary(out["rows"]) + ["", "## Every run", ""]
+    lines += table(["budget", "prunes", "seed", "accuracy", "drop (pts)", "speedup (re-timed)",
+                    "at prune: measured / predicted", "promise", "heads per block", "embed", "MLP hidden"], body, right=0)
     lines += ["", "Heads of 16, 6 per block unpruned; embedding 96; MLP hidden 192. `mlp-only` is what a ViT could lose "
               "before heads and the embedding dim were prunable."]
-    lines += [f"- {r['budget']:g}x {r['variant']}: {r['unreachable']}" for r in out["rows"] if "unreachable" in r]
+    lines += [f"- {r['budget']:g}x {r['variant']} seed {r['seed']}: {r['unreachable']}" for r in out["rows"]
+              if "unreachable" in r]
     write_results(RESULTS, STEM, out, lines)
     _plot(out)
     return out
+
+
+def summary(rows: list[dict]) -> list[str]:
+    """Mean +- sd of accuracy and mean re-timed speedup per (budget, variant), with the promise count."""
+    import statistics
+
+    body = []
+    for b in sorted({r["budget"] for r in rows}):
+        for v in VARIANTS:
+            rs = [r for r in rows if r["budget"] == b and r["variant"] == v]
+            ok = [r for r in rs if "unreachable" not in r]
+            if not rs:
+                continue
+            if not ok:
+                body.append([f"{b:g}x", v, f"unreachable ({len(rs)} seeds)", "", ""])
+                continue
+            acc = [100 * r["accuracy"] for r in ok]
+            sd = f" +- {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+            body.append([f"{b:g}x", v, f"{statistics.fmean(acc):.2f}%{sd} (n={len(acc)})",
+                         f"{statistics.fmean(r['speedup_side_by_side'] for r in ok):.2f}x",
+                         f"{sum(bool(r['promise_ok']) for r in ok)}/{len(ok)}"])
+    return table(["budget", "prunes", "accuracy", "speedup (re-timed, mean)", "promise held"], body)
 
 
 def _plot(out: dict) -> None:
@@ -232,10 +260,16 @@ def _plot(out: dict) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for v in VARIANTS:
-        pts = [(r["speedup_side_by_side"], 100 * r["accuracy"]) for r in out["rows"]
-               if r["variant"] == v and "unreachable" not in r]
-        if pts:
-            ax.plot(*zip(*sorted(pts)), marker="o", label=v)
+        ok = [r for r in out["rows"] if r["variant"] == v and "unreachable" not in r]
+        if not ok:
+            continue
+        means = []
+        for b in sorted({r["budget"] for r in ok}):
+            rs = [r for r in ok if r["budget"] == b]
+            means.append((sum(r["speedup_side_by_side"] for r in rs) / len(rs), sum(100 * r["accuracy"] for r in rs) / len(rs)))
+        line, = ax.plot(*zip(*means), marker="o", label=v)
+        ax.scatter([r["speedup_side_by_side"] for r in ok], [100 * r["accuracy"] for r in ok], s=10, alpha=0.4,
+                   color=line.get_color())  # each seed
     ax.axhline(100 * out["dense"]["test_accuracy"], color="grey", ls="--", label="dense")
     ax.set_xlabel("measured speedup vs dense (ONNX Runtime, this host)")
     ax.set_ylabel("test accuracy (%)")
@@ -254,8 +288,10 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny run of every step into /tmp")
     ap.add_argument("--speedups", default=",".join(f"{s:g}" for s in SPEEDUPS))
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--seeds", default="0", help="fine-tune seeds, e.g. 0,1,2 (the dense model and table are shared)")
     a = ap.parse_args()
     speedups = [float(s) for s in a.speedups.split(",")]
+    seeds = [int(s) for s in a.seeds.split(",")]
     variants = [v for v in a.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
@@ -270,22 +306,24 @@ def main() -> None:
     if not a.report:
         tbl = table_for(model)
         bundle = data(TRAIN_SUBSET)
-        for s in speedups:
-            for v in variants:
-                if (s, v) in rows:
-                    continue
-                try:
-                    row = run(v, s, model, tbl, bundle)
-                except Exception as e:  # a failed row is reported, the others still run
-                    print(json.dumps({"variant": v, "speedup": s, "error": f"{type(e).__name__}: {e}"}), flush=True)
-                    traceback.print_exc()
-                    continue
-                jsonl.parent.mkdir(parents=True, exist_ok=True)
-                with open(jsonl, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                rows[(s, v)] = row
-                print(json.dumps({k: row.get(k) for k in ("variant", "speedup", "accuracy", "structure", "unreachable")}),
-                      flush=True)
+        for seed in seeds:
+            for s in speedups:
+                for v in variants:
+                    if (s, v, seed) in rows:
+                        continue
+                    try:
+                        row = run(v, s, seed, model, tbl, bundle)
+                    except Exception as e:  # a failed row is reported, the others still run
+                        print(json.dumps({"variant": v, "speedup": s, "seed": seed, "error": f"{type(e).__name__}: {e}"}),
+                              flush=True)
+                        traceback.print_exc()
+                        continue
+                    jsonl.parent.mkdir(parents=True, exist_ok=True)
+                    with open(jsonl, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    rows[(s, v, seed)] = row
+                    print(json.dumps({k: row.get(k) for k in ("variant", "speedup", "seed", "accuracy", "structure",
+                                                              "unreachable")}), flush=True)
     report(rows, dense_info)
 
 
