@@ -102,10 +102,23 @@ class CrossAttention(nn.Module):
         return self.mha(x, x.flip(1), x.flip(1))[0]
 
 
+class SelfThenCross(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.cross = CrossAttention()
+
+    def forward(self, x):
+        return self.cross(x + self.self_attn(x, x, x)[0])
+
+
 def test_cross_attention_keeps_the_stock_module():
     model = CrossAttention().eval()
     same, names = prunable_attention(model, (InputSpec((1, 5, 16)),))
     assert same is model and names == [] and isinstance(model.mha, nn.MultiheadAttention)
+    mixed, names = prunable_attention(SelfThenCross().eval(), (InputSpec((1, 5, 16)),))
+    assert names == ["self_attn"] and isinstance(mixed.self_attn, PrunableAttention)
+    assert isinstance(mixed.cross.mha, nn.MultiheadAttention)
 
 
 def test_removing_heads_equals_zeroing_their_qkv_rows():

@@ -164,25 +164,36 @@ def convert_attention(module: nn.Module, names: Sequence[str] | None = None) -> 
 
 
 def prunable_attention(module: nn.Module, input_specs: Sequence) -> tuple[nn.Module, list[str]]:
-    """`module` with its self-attention rewritten as `PrunableAttention` (a copy), and the names rewritten;
-    `module` itself with [] when there is nothing to rewrite or the rewrite changes the outputs (cross-
-    attention, masks: the stock module then stays, and its widths stay fixed)."""
+    """`module` with its self-attention rewritten as `PrunableAttention` (a copy), and the names rewritten.
+    A module whose rewrite changes the model's outputs (cross-attention, masks) stays stock, with fixed
+    widths; `module` itself with [] when nothing is rewritten."""
     if not any(_convertible(m) or (_is_torchvision_vit(m) and "_process_input" not in vars(m))
                for m in module.modules()):
         return module, []
     from edgeprune.models.inputs import example_inputs
 
-    new = copy.deepcopy(module)
-    names = convert_attention(new)
     inputs = example_inputs(tuple(input_specs))
-    try:
-        with torch.no_grad():
-            ref, got = module.eval()(*inputs), new.eval()(*inputs)
-    except Exception:
+    with torch.no_grad():
+        ref = module.eval()(*inputs)
+
+    def rewritten(names=None):
+        new = copy.deepcopy(module)
+        done = convert_attention(new, names)
+        try:
+            with torch.no_grad():
+                return (new, done) if _same(ref, new.eval()(*inputs)) else None
+        except Exception:
+            return None
+
+    whole = rewritten()
+    if whole is not None:
+        return whole
+    # some attention is not plain self-attention: keep the rewrites that leave the outputs as they were
+    keep = [n for n, m in module.named_modules() if _convertible(m) and rewritten([n]) is not None]
+    out = rewritten(keep)
+    if out is None or not (out[1] or any(_is_torchvision_vit(m) for m in module.modules())):
         return module, []
-    if not _same(ref, got):
-        return module, []
-    return new, names
+    return out
 
 
 def _same(a, b) -> bool:
