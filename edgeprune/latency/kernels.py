@@ -382,8 +382,22 @@ class _Extractor:
             # opaque module (attention, custom blocks): fixed widths, measured as it is
             for a in args:
                 self._fix(self.info[a].lin)
-            self.info[node] = self._plain(node)
+            self.info[node] = self._opaque_outputs(node, src)
             self._opaque_kernel(node, mod, args)
+
+    def _opaque_outputs(self, node, src: _Info | None):
+        """Fixed-width infos for an opaque module's output(s). One shaped like its input (tokens x channels)
+        has its channels where the input's were, so a residual add with it couples (and fixes) the right width."""
+        def one(meta):
+            shp = tuple(int(d) for d in meta.shape) if hasattr(meta, "shape") else None
+            if not shp:
+                return None
+            cdim = src.cdim if src is not None and src.shape == shp else (1 if len(shp) >= 2 else 0)
+            return _Info(shp, cdim, Lin.constant(shp[cdim]))
+        tm = node.meta.get("tensor_meta")
+        if isinstance(tm, (list, tuple)) and not hasattr(tm, "shape"):
+            return [one(t) for t in tm]  # (output, attention weights) of nn.MultiheadAttention
+        return one(tm) if tm is not None else None
 
     def _lost(self, src: _Info, node):
         self._fix(src.lin)
