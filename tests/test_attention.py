@@ -295,6 +295,9 @@ def test_cli_prune_of_a_vit_saves_loads_and_exports_with_parity(tmp_path):
     res = CliRunner().invoke(cli, ["prune", f"{f}:build", "--input", "1x3x32x32", "--table", str(tmp_path / "table.json"),
                                    "--speedup", "1.6", "--out", str(out), "--no-verify", "--json"])
     assert res.exit_code == 0, res.output
+    rows = {r["layer"]: r for r in json.loads((out / "plan.json").read_text())["layers"]}
+    qkv = rows["encoder.layers.encoder_layer_0.self_attention.qkv"]
+    assert qkv["heads"] == f"{qkv['kept'] // 48} of 4" and f"({qkv['heads']} heads)" in (out / "report.md").read_text()
     recipe = json.loads((out / "model.json").read_text())["recipe"]
     assert len(recipe["attention"]) == 2 and any(h[1] == "heads" for h in recipe["history"])
     from edgeprune.models import load_model

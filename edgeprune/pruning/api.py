@@ -494,5 +494,11 @@ def _base_spec(model_spec: str) -> str:
 
 
 def _layer_rows(result: PruneResult) -> list[dict]:
-    return [{"layer": n, "channels": result.base_channels[n], "kept": k, "uniform": result.uniform_plan.get(n)}
-            for n, k in result.plan.items()]
+    per_head = {g["members"][0]: 3 * g["head_dim"] for g in result.groups if g.get("head_dim")}  # q/k/v rows a head
+    rows = []
+    for n, k in result.plan.items():
+        row = {"layer": n, "channels": result.base_channels[n], "kept": k, "uniform": result.uniform_plan.get(n)}
+        if n in per_head:
+            row["heads"] = f"{k // per_head[n]} of {result.base_channels[n] // per_head[n]}"
+        rows.append(row)
+    return rows

@@ -48,9 +48,14 @@ def _markdown(s: dict, layers: list[dict]) -> str:
     lines += ["", "Uniform: the widths uniform pruning would keep for the same predicted budget (the widest common "
               "share); a layer kept far below it is a deep single cut (`--balance` bounds those).",
               "", "| layer | channels | kept | uniform |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['layer']} | {r['channels']} | {r['kept']} | {r.get('uniform') if r.get('uniform') is not None else '-'} |"
+    lines += [f"| {r['layer']} | {r['channels']} | {_kept(r)} | {r.get('uniform') if r.get('uniform') is not None else '-'} |"
               for r in layers]
     return "\n".join(lines) + "\n"
+
+
+def _kept(row: dict) -> str:
+    """Kept channels; for an attention layer's q/k/v rows, the heads they are."""
+    return f"{row['kept']} ({row['heads']} heads)" if row.get("heads") else str(row["kept"])
 
 
 def _plot(path: Path, layers: list[dict], s: dict) -> None:
