@@ -28,6 +28,14 @@ import torch
 from torch import nn
 
 
+def head_of_row(num_heads: int, head_dim: int):
+    """The head each row of a packed qkv projection belongs to: rows are [q heads | k heads | v heads],
+    each head's head_dim rows together."""
+    import numpy as np
+
+    return (np.arange(3 * num_heads * head_dim) % (num_heads * head_dim)) // head_dim
+
+
 class HeadAttention(nn.Module):
     """The parameter-free core: (B, N, 3*H*d) packed q/k/v -> (B, N, H*d). A leaf for tracing: the
     latency tables measure it as one kernel whose width is H*d."""
@@ -91,9 +99,9 @@ class PrunableAttention(nn.Module):
         return new.train(mha.training)
 
     def head_rows(self, heads: Sequence[int]) -> list[int]:
-        """qkv row indices of the given heads (their q, k and v rows)."""
-        d, inner = self.core.head_dim, self.num_heads * self.core.head_dim
-        return [part * inner + h * d + j for part in range(3) for h in heads for j in range(d)]
+        """qkv row indices of the given heads (their q, k and v rows), ascending."""
+        wanted = set(int(h) for h in heads)
+        return [i for i, h in enumerate(head_of_row(self.num_heads, self.core.head_dim)) if h in wanted]
 
     def remove_heads(self, heads: Sequence[int]) -> None:
         """Physically drop whole heads: their qkv rows and their proj columns."""

@@ -45,10 +45,9 @@ class ChannelGroup:
 
     def head_of_channel(self):
         """Head index of each channel (q/k/v row) of a head group, in the layer's row order."""
-        import numpy as np
+        from edgeprune.models.attention import head_of_row
 
-        heads = self.channels // self.unit
-        return (np.arange(self.channels) % (heads * self.head_dim)) // self.head_dim
+        return head_of_row(self.channels // self.unit, self.head_dim)
 
 
 def build_graph(module, input_specs):
@@ -91,7 +90,7 @@ def find_groups(module, dg, lm, ignore: Sequence[str] = ()) -> list[ChannelGroup
             if not dg.is_out_channel_pruning_fn(dep.handler) or not isinstance(mod, (nn.Conv2d, nn.Linear)):
                 continue
             n = names.get(mod)
-            if n is None or n not in prunable or _matches(n, ignore) or n in attention:
+            if n is None or n not in prunable or _matches(n, ignore):
                 ok = False
                 break
             members.append(n)

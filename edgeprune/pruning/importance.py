@@ -87,21 +87,18 @@ def _head_scores(module, g, taylor: bool) -> np.ndarray:
 
 def removed_channels(group, keep: int) -> list[int]:
     """The channels to remove so `keep` remain: the lowest-scoring ones, or for a head group the rows of its
-    lowest-scoring heads (whole heads only; ties broken by index)."""
+    lowest-scoring heads (whole heads only)."""
     if not group.head_dim:
         return channels_to_remove(group.importance, keep)
-    head = group.head_of_channel()
-    heads = group.channels // group.unit
-    scores = np.zeros(heads)
-    np.add.at(scores, head, np.asarray(group.importance, dtype=float))
-    drop = set(int(h) for h in channels_to_remove(scores, max(1, keep // group.unit)))
-    return [i for i in range(group.channels) if int(head[i]) in drop]
+    drop = set(removed_heads(group, keep))
+    return [i for i, h in enumerate(group.head_of_channel()) if int(h) in drop]
 
 
 def removed_heads(group, keep: int) -> list[int]:
-    """Head indices a head group drops to keep `keep` channels."""
-    head = group.head_of_channel()
-    return sorted({int(head[i]) for i in removed_channels(group, keep)})
+    """Head indices a head group drops to keep `keep` channels: its lowest-scoring heads (ties broken by index)."""
+    scores = np.zeros(group.channels // group.unit)
+    np.add.at(scores, group.head_of_channel(), np.asarray(group.importance, dtype=float))
+    return channels_to_remove(scores, max(1, keep // group.unit))
 
 
 def _accumulate_grads(module, batches, loss_fn) -> None:
