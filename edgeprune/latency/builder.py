@@ -180,6 +180,7 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
     """
     from edgeprune.devices.descriptor import load_device
     from edgeprune.devices.runner import get_runner
+    from edgeprune.models.attention import prunable_attention
     from edgeprune.progress import console
 
     if granularity != "auto" and (isinstance(granularity, bool) or not isinstance(granularity, int) or granularity < 1):
@@ -189,8 +190,6 @@ def build_table(module, input_specs: Sequence, *, device: str = "host", runtime:
     dev.require_runtime(runtime)
     threads = threads or dev.threads
     path = Path(out) if out else default_table_path(dev.name, runtime, precision)
-    from edgeprune.models.attention import prunable_attention
-
     t0 = time.perf_counter()
     # measured as pruning will see it: self-attention as plain layers whose heads can go
     module = prunable_attention(module, input_specs)[0]

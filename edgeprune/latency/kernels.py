@@ -653,9 +653,7 @@ def _moved(node, name: str, src: _Info, out_shape) -> _Info | None:
     when two dims are equal: 64 tokens of 64 channels)."""
     if name not in ("permute", "transpose") or len(out_shape) != len(src.shape):
         return None
-    dims = list(node.args[1:]) or list(node.kwargs.get("dims", ()))
-    if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
-        dims = list(dims[0])
+    dims = _sizes_arg(node, "dims")
     if not dims or not all(isinstance(d, int) for d in dims):
         return None
     rank = len(out_shape)
@@ -668,13 +666,18 @@ def _moved(node, name: str, src: _Info, out_shape) -> _Info | None:
     return None
 
 
+def _sizes_arg(node, keyword: str) -> list:
+    """The sizes/dims a method call takes as varargs or as one sequence (x.permute(0, 2, 1), x.view((1, -1)),
+    x.reshape(shape=...)); entries may be fx nodes."""
+    if keyword in node.kwargs:
+        return list(node.kwargs[keyword])
+    sizes = list(node.args[1:])
+    return list(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)) else sizes
+
+
 def _literal_size(node, dim: int, rank: int) -> bool:
     """Whether a reshape/view call gives dim `dim` of its result as a constant (not -1, not read off a tensor)."""
-    sizes = list(node.args[1:])
-    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
-        sizes = list(sizes[0])
-    if "shape" in node.kwargs:
-        sizes = list(node.kwargs["shape"])
+    sizes = _sizes_arg(node, "shape")
     return len(sizes) == rank and isinstance(sizes[dim], int) and sizes[dim] != -1
 
 

@@ -50,7 +50,6 @@ def validate_predictor(module, input_specs: Sequence, table, *, n: int, runner, 
     from edgeprune.latency.builder import E2E_PASSES, E2E_RELATIVE, E2E_SETTINGS
     from edgeprune.latency.kernels import extract_kernels
     from edgeprune.latency.measure import measure_interleaved
-
     from edgeprune.models.attention import prunable_attention
 
     meta = table.meta

@@ -32,9 +32,8 @@ def prune_variant(module, input_specs: Sequence, ratios: dict[str, float], pruna
     import torch
     import torch_pruning as tp
 
-    from edgeprune.models.inputs import example_inputs
-
     from edgeprune.models.attention import attention_modules
+    from edgeprune.models.inputs import example_inputs
 
     model = copy.deepcopy(module).eval()
     mods = dict(model.named_modules())
