@@ -194,12 +194,15 @@ class BatchLoader:
             yield xb.contiguous(), yb
 
 
-def data(limit):
+def data(limit, smoke: bool | None = None):
+    """Fashion-MNIST train (`limit` images) and test loaders; a smoke run (default: results under /tmp) tests
+    on 500 images."""
     from edgeprune.data import fashion_mnist
     from edgeprune.data.specs import DataBundle
 
     xtr, ytr = fashion_mnist.tensors("train", limit)
-    xva, yva = fashion_mnist.tensors("test", 500 if RESULTS.parts[1] == "tmp" else None)
+    smoke = RESULTS.parts[1] == "tmp" if smoke is None else smoke
+    xva, yva = fashion_mnist.tensors("test", 500 if smoke else None)
     return DataBundle(BatchLoader(xtr, ytr, BATCH, True), BatchLoader(xva, yva, 256, False), 10, "fashion-mnist")
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.prune_pareto import load_module, save_module  # noqa: E402  (this benchmark's own model cache, as there)
 from bench.results_io import environment, heading, table, write_results  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -78,28 +79,9 @@ def specs():
 
 
 def data(limit):
-    from bench.prune_pareto import BatchLoader
-    from edgeprune.data import fashion_mnist
-    from edgeprune.data.specs import DataBundle
+    from bench.prune_pareto import data as fashion
 
-    xtr, ytr = fashion_mnist.tensors("train", limit)
-    xva, yva = fashion_mnist.tensors("test", 500 if RESULTS.parts[1] == "tmp" else None)
-    return DataBundle(BatchLoader(xtr, ytr, 128, True), BatchLoader(xva, yva, 256, False), 10, "fashion-mnist")
-
-
-def save_module(module, path: Path) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(module, tmp)  # this benchmark's own cache (whole module: pruned shapes)
-    tmp.replace(path)
-
-
-def load_module(path: Path):
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=False).eval()
+    return fashion(limit, smoke=RESULTS.parts[1] == "tmp")  # the same loaders and augmentation as prune_pareto
 
 
 def dense():
