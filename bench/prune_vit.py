@@ -174,13 +174,33 @@ def side_by_side(rows: dict) -> dict:
     return {"dense_ms": ms[0], **{k: ms[0] / m for k, m in zip(keys, ms[1:])}}
 
 
-def report(rows: dict, dense_info: dict) -> dict:
+def time_split(model) -> dict:
+    """Share of the dense model's kernel time per part of a block, as the table predicts it: what pruning
+    one kind of width can save at most."""
+    from edgeprune.latency import LatencyModel, load_table
+
+    lm = LatencyModel.build(model, specs(), load_table(RESULTS / f"{STEM}_tables" / "onnxruntime-fp32.json"))
+    parts: dict = {}
+    for r in lm.predict_layers():
+        n = r["name"]
+        part = next((p for p, end in (("attention core", ".core"), ("qkv", ".qkv"), ("proj", ".proj")) if n.endswith(end)),
+                    "mlp" if ".mlp." in n else "rest")
+        parts[part] = parts.get(part, 0.0) + r["ms"]
+    total = sum(parts.values())
+    return {p: round(v / total, 3) for p, v in parts.items()}
+
+
+def report(rows: dict, dense_info: dict, model) -> dict:
     timed = side_by_side(rows) if rows else {"dense_ms": None}
-    out = {**environment(TOOLS), "config": CONFIG, "dense": dense_info, "dense_ms": timed["dense_ms"], "rows": []}
+    split = time_split(model)
+    out = {**environment(TOOLS), "config": CONFIG, "dense": dense_info, "dense_ms": timed["dense_ms"],
+           "dense_kernel_time_share": split, "rows": []}
     lines = heading("ViT pruning: heads and embedding dim vs MLP-only", out,
                     f"torchvision ViT {ARCH} on Fashion-MNIST, ONNX Runtime fp32 {THREADS} thread")
     lines += [f"Dense: {100 * dense_info['test_accuracy']:.2f}% test accuracy, {timed['dense_ms']:.3f} ms "
-              "(p50, side by side with the pruned models).", ""]
+              "(p50, side by side with the pruned models).", "",
+              "Dense kernel time by part, as the table predicts it: "
+              + ", ".join(f"{p} {100 * v:.0f}%" for p, v in sorted(split.items(), key=lambda kv: -kv[1])) + ".", ""]
     body = []
     for key in sorted(rows, key=lambda k: (k[0], list(VARIANTS).index(k[1]), k[2])):
         r = rows[key]
@@ -272,8 +292,13 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="0", help="fine-tune seeds, e.g. 0,1,2 (the dense model and table are shared)")
     a = ap.parse_args()
-    speedups = [float(s) for s in a.speedups.split(",")]
-    seeds = [int(s) for s in a.seeds.split(",")]
+    try:
+        speedups = [float(s) for s in a.speedups.split(",")]
+        seeds = [int(s) for s in a.seeds.split(",")]
+    except ValueError as e:
+        ap.error(f"--speedups takes numbers and --seeds whole numbers, comma-separated, e.g. 1.5,2 and 0,1,2 ({e})")
+    if any(s < 1 for s in speedups) or any(s < 0 for s in seeds):
+        ap.error("--speedups must be >= 1 and --seeds >= 0")
     variants = [v for v in a.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
@@ -306,7 +331,7 @@ def main() -> None:
                     rows[(s, v, seed)] = row
                     print(json.dumps({k: row.get(k) for k in ("variant", "speedup", "seed", "accuracy", "structure",
                                                               "unreachable")}), flush=True)
-    report(rows, dense_info)
+    report(rows, dense_info, model)
 
 
 if __name__ == "__main__":
