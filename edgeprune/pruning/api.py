@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -60,10 +61,13 @@ class PruneResult:
     balance: float = 0.0
     uniform_plan: dict[str, int] = field(default_factory=dict)  # layer -> width in the uniform plan of the budget
     attention: list[str] = field(default_factory=list)  # nn.MultiheadAttention modules rewritten to prune heads
+    value: str = "importance"            # what the knapsack's values were (pruning.sensitivity)
+    value_seconds: float = 0.0           # time spent measuring them
 
     def to_json(self) -> dict:
         return {
-            "method": self.method, "importance": self.importance,
+            "method": self.method, "importance": self.importance, "value": self.value,
+            "value_seconds": round(self.value_seconds, 1),
             "budget_ms": round(self.budget_ms, 4), "predicted_base_ms": round(self.predicted_base_ms, 4),
             "predicted_ms": round(self.predicted_ms, 4), "minimum_reachable_ms": round(self.minimum_ms, 4),
             "predicted_speedup": round(self.predicted_base_ms / self.predicted_ms, 3),
@@ -121,7 +125,7 @@ class _Problem:
         choices = []
         for g in self.groups:
             counts = [c for c in g.counts if c >= floor[g.root] - 1e-9] or g.counts[-1:]
-            vals = group_values(g.importance, g.counts, len(g.members))
+            vals = g.values if g.values is not None else group_values(g.importance, g.counts, len(g.members))
             choices.append(Choice(g.root, counts, vals[len(g.counts) - len(counts):]))
         return knapsack_plan(choices, self.latency, budget_ms)
 
@@ -156,7 +160,7 @@ def _count_at_least(group, width: float) -> int:
 def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", target_latency_ms: float | None = None,
           speedup: float | None = None, data=None, epochs: float = 0, ignore: Sequence[str] = (),
           importance: str | None = None, lam: float = 4.0, steps: int | None = None, lr: float = 0.02,
-          min_keep: float = 0.1, balance: float = 0.0, verify: bool = True, seed: int = 0,
+          min_keep: float = 0.1, balance: float = 0.0, value: str | None = None, verify: bool = True, seed: int = 0,
           device: str | None = None) -> PruneResult:
     """Prune `module` (left untouched) to a latency budget predicted by `table`; see the module docstring."""
     import torch
@@ -168,12 +172,18 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     from edgeprune.pruning.gates import ChannelGates
     from edgeprune.pruning.importance import score_groups
     from edgeprune.pruning.materialize import apply_plan
+    from edgeprune.pruning.sensitivity import VALUES, measure_sensitivity
 
     if method not in METHODS:
         raise PruningError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
     if not 0.0 <= balance <= 1.0:
         raise PruningError(f"--balance must be in [0, 1] (got {balance:g}); 0 leaves the knapsack free, 1 keeps "
                            "every group at least as wide as in the uniform plan of the same budget")
+    if value is not None and value not in VALUES:
+        raise PruningError(f"unknown value '{value}'; use one of {', '.join(VALUES)}")
+    if value == "sensitivity" and data is None:
+        raise PruningError("--value sensitivity measures the model's outputs on calibration batches: give --data "
+                           "(or use --value importance)")
     if epochs and data is None:
         raise PruningError("--epochs needs --data (fine-tuning needs a dataset); use --epochs 0 to prune without it")
     if method == "regularized" and (data is None or not epochs):
@@ -189,7 +199,18 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     budget = _budget(base_ms, target_latency_ms, speedup)
     prob = _Problem(work, input_specs, lm, table, ignore, min_keep, float(balance))
     crit = importance or ("taylor" if data is not None else "magnitude")
-    batches = _calibration(data) if crit == "taylor" else ()
+    value = value or ("sensitivity" if data is not None and method != "regularized" else "importance")
+    batches = _calibration(data) if crit == "taylor" or value == "sensitivity" else ()
+
+    def rescore(current=None, step=""):
+        score_groups(work, prob.dg, prob.groups, crit, batches)
+        if gates_now is not None:
+            _mask_scores(prob, gates_now)
+        if value == "sensitivity":
+            t0 = time.perf_counter()
+            measure_sensitivity(work, prob.dg, prob.groups, batches, teacher, current, f"sensitivity{step}")
+            value_s.append(time.perf_counter() - t0)
+    gates_now, value_s = None, []
     timer = HostTimer(table) if verify else None
     on_host = timer is not None and timer.available
     measured = None
@@ -203,7 +224,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
 
     def pair(pruned_module):  # (unpruned, pruned) latency, timed side by side
         return timer.side_by_side([teacher, pruned_module], input_specs)
-    score_groups(work, prob.dg, prob.groups, crit, batches)  # also picks which channels a timed plan keeps
+    rescore()  # also picks which channels a timed plan keeps
     if prob.minimum_ms > budget or (on_host and budget < NEAR_FLOOR * prob.minimum_ms):
         # the predictor is pessimistic, or optimistic, at the smallest widths on some hosts: here the measurement
         # decides. Near the floor every plan is the narrowest one, and the table's error there decides the prune:
@@ -232,12 +253,11 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
         # intermediate steps re-score and adapt; the final architecture gets FINAL_SHARE of the epochs
         n = steps or 3
         shares = [1.0] if n == 1 else [(1 - FINAL_SHARE) / (n - 1)] * (n - 1) + [FINAL_SHARE]
-        gates = ChannelGates(work, prob.dg, prob.groups, soft=False)
+        gates = gates_now = ChannelGates(work, prob.dg, prob.groups, soft=False)
         for i in range(1, n + 1):
             b = base_ms * (eff_budget / base_ms) ** (i / n)
-            if i > 1:
-                score_groups(work, prob.dg, prob.groups, crit, batches)
-            _mask_scores(prob, gates)
+            if i > 1:  # masked channels score zero: they are the first to go when the budget tightens
+                rescore(kept, f" step {i}/{n}")
             if i < n:
                 kept = prob.solve(max(b, prob.minimum_ms))
             elif on_host:  # importance changed: re-fit the final plan to the measured budget
@@ -260,6 +280,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
         _fold_gates(work, prob, gates)
         gates.remove()
         for g in prob.groups:  # harden: gate value decides, magnitude breaks ties
+            g.values = None
             g.importance = probs[g.root] + 1e-3 * g.importance / max(float(np.max(g.importance)), 1e-12)
         if on_host:  # the hardened plan differs from the one-shot plan: fit it to the measured budget again
             kept, eff_budget = _fit_measured(prob, work, input_specs, pair, share, eff_budget, fits)
@@ -295,7 +316,8 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
                     "candidates": g.counts, **({"head_dim": g.head_dim} if g.head_dim else {})} for g in prob.groups]
     return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
                        {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
-                       acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform, attention)
+                       acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform, attention,
+                       value, sum(value_s))
 
 
 def _time_plan(work, input_specs, prob, kept, pair) -> tuple[float, float]:

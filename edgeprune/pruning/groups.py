@@ -33,6 +33,7 @@ class ChannelGroup:
     counts: list[int] = field(default_factory=list)   # candidate kept counts, ascending, last == channels
     importance: object = None  # per-channel scores (numpy), higher = keep
     head_dim: int = 0          # > 0: an attention head group; channels are q/k/v rows, 3 * head_dim per head
+    values: list | None = None  # knapsack value per candidate count, when measured (pruning.sensitivity)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,112 @@
+"""The knapsack's measured value (pruning.sensitivity): what cutting each group alone does to the model's output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from edgeprune.cli.main import cli
+from edgeprune.data.specs import DataBundle
+from edgeprune.errors import PruningError
+from edgeprune.latency import LatencyModel
+from edgeprune.latency.kernels import extract_kernels
+from edgeprune.models.inputs import InputSpec
+from edgeprune.pruning import prune
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_latency import synthetic_table  # noqa: E402
+
+SPECS = (InputSpec((1, 3, 8, 8)),)
+
+
+class HalfDead(nn.Module):
+    """conv2's channels 8..15 reach the output through zero weights: cutting them changes nothing, while
+    every channel of conv1 carries signal. Importance shares cannot tell the two groups apart."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 10)
+        with torch.no_grad():
+            self.conv2.weight[8:] *= 0.01  # the least important by magnitude too, so they are the ones cut
+            self.fc.weight[:, 8:] = 0.0
+            self.fc.weight *= 20  # confident logits: a live cut moves the output distribution visibly
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv2(torch.relu(self.conv1(x)))).mean((2, 3)))
+
+
+def _data(n=64, batch=16):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 3, 8, 8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    loader = [(x[i:i + batch], y[i:i + batch]) for i in range(0, n, batch)]
+    return DataBundle(loader, loader, 10, "random")
+
+
+def _problem(model):
+    from edgeprune.pruning.api import _Problem
+    from edgeprune.pruning.importance import score_groups
+
+    table = synthetic_table(extract_kernels(model, SPECS))
+    lm = LatencyModel.build(model, SPECS, table)
+    prob = _Problem(model, SPECS, lm, table, (), 0.1)
+    score_groups(model, prob.dg, prob.groups, "magnitude")
+    return prob, table
+
+
+def test_sensitivity_is_zero_for_a_dead_cut_negative_for_a_live_one_and_never_falls_with_width():
+    from edgeprune.pruning.sensitivity import measure_sensitivity
+
+    model = HalfDead().eval()
+    prob, _ = _problem(model)
+    batches = list(_data().train)
+    measure_sensitivity(model, prob.dg, prob.groups, batches, model)
+    by = {g.root: g for g in prob.groups}
+    assert set(by) == {"conv1", "conv2"} and by["conv2"].counts == [8, 16]
+    for g in prob.groups:
+        assert g.values[-1] == 0.0 and all(a <= b for a, b in zip(g.values, g.values[1:]))
+    assert by["conv2"].values[0] == pytest.approx(0.0, abs=1e-9)  # the dead half
+    assert by["conv1"].values[0] < -1e-2  # every conv1 channel reaches the output
+    # with a group already at 8 (its cut channels masked), counts at or above it cost nothing more
+    measure_sensitivity(model, prob.dg, prob.groups, batches, model, current={"conv1": 8, "conv2": 16})
+    assert by["conv1"].values == [0.0, 0.0]
+
+
+def test_sensitivity_knapsack_cuts_the_group_that_costs_the_output_nothing():
+    model = HalfDead().eval()
+    prob, table = _problem(model)
+    budget = prob.latency({"conv1": 16, "conv2": 8})
+    data = _data()
+    r = prune(model, SPECS, table, target_latency_ms=budget, data=data, verify=False, value="sensitivity")
+    assert r.value == "sensitivity" and r.to_json()["value"] == "sensitivity"
+    assert r.plan == {"conv1": 16, "conv2": 8}
+    x = torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(r.module(x), model(x), atol=1e-6)  # the cut removed nothing that mattered
+    assert prune(model, SPECS, table, target_latency_ms=budget, verify=False).value == "importance"  # no data
+
+
+def test_value_errors_are_one_line(tmp_path):
+    model = HalfDead().eval()
+    _, table = _problem(model)
+    with pytest.raises(PruningError, match="--value sensitivity .* give --data"):
+        prune(model, SPECS, table, speedup=1.2, verify=False, value="sensitivity")
+    with pytest.raises(PruningError, match="unknown value 'loss'"):
+        prune(model, SPECS, table, speedup=1.2, verify=False, value="loss")
+    f = tmp_path / "m.py"
+    f.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                 "from test_sensitivity import HalfDead\n\ndef build():\n    return HalfDead()\n")
+    table.save(tmp_path / "t.json")
+    res = CliRunner().invoke(cli, ["prune", f"{f}:build", "--input", "1x3x8x8", "--table", str(table.path),
+                                   "--speedup", "1.2", "--value", "sensitivity", "--no-verify", "--out",
+                                   str(tmp_path / "out")])
+    assert res.exit_code != 0 and "give --data" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
