@@ -8,7 +8,7 @@ built with edgeprune's build_table (node-timed: each kernel's own time from ONNX
 its micro-model, kept in bench/results/prune_pareto_tables/), and for budgets
 of 2x and 3x *measured* speedup each method gets the same fine-tuning budget (EPOCHS passes over a
 TRAIN_SUBSET-image subset of the training set, same augmentation, KD from the dense model):
-  knapsack      edgeprune prune --method knapsack (iterative masked schedule)
+  knapsack      edgeprune prune --method knapsack (iterative masked schedule; --value sensitivity)
   regularized   edgeprune prune --method regularized (soft gates + latency penalty, then recovery)
   uniform       torch-pruning magnitude pruning, one ratio for every layer, bisected on measured latency
   flops         torch-pruning global magnitude pruning to the budget's FLOPs (MACs / speedup)
@@ -56,6 +56,8 @@ SPEEDUPS = (2.0, 3.0)
 METHODS = ("knapsack", "regularized", "uniform", "flops", "dense-small")
 FAMILIES = ("resnet", "mbv2")
 ALL_FAMILIES = FAMILIES  # a variant run narrows FAMILIES to what it runs; its report covers every family it has rows of
+VALUE = "sensitivity"  # the knapsack's --value, the product's default with data (knapsack rows whose config has no
+                      # value were run with importance shares, before sensitivity existed)
 BALANCE = 0.0  # knapsack's --balance (0: the product's default); another value is a variant (prune_pareto_balB/)
 SEED = 0  # fine-tune seed: data order, augmentation, gate init, dense-small's init (the dense model keeps seed 0)
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
@@ -227,7 +229,9 @@ def macs(module) -> float:
 
 
 def config_for(method: str) -> dict:
-    return {**CONFIG, "prune_protocol": PRUNE_PROTOCOL} if method in ("knapsack", "regularized") else CONFIG
+    if method == "knapsack":
+        return {**CONFIG, "prune_protocol": PRUNE_PROTOCOL, "value": VALUE}
+    return {**CONFIG, "prune_protocol": PRUNE_PROTOCOL} if method == "regularized" else CONFIG
 
 
 def done_rows() -> dict:
@@ -410,10 +414,11 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
     if method in ("knapsack", "regularized"):
         # --speedup: the promise is checked against the dense model measured beside the pruned one
         r = prune(model, specs(), table, method=method, speedup=speedup, data=bundle, epochs=EPOCHS, verify=True,
-                  seed=SEED, balance=BALANCE if method == "knapsack" else 0.0)
+                  seed=SEED, balance=BALANCE if method == "knapsack" else 0.0,
+                  value=VALUE if method == "knapsack" else None)
         pruned, acc = r.module, r.accuracy_after
         extra = {"predicted_ms": round(r.predicted_ms, 4), "budget_correction": round(r.correction, 4),
-                 "promise": r.measured, "importance": r.importance}
+                 "promise": r.measured, "importance": r.importance, "value_seconds": round(r.value_seconds, 1)}
     else:
         if "uniform" not in cache:  # the uniform structure is shared by 'uniform' and 'dense-small'
             cache["uniform"] = bisect(lambda q: tp_pruned(model, q, False, grid_of(table)), measure, target, tol=0.03)

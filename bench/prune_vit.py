@@ -5,7 +5,9 @@ A torchvision VisionTransformer (4 blocks, 6 heads of 16, embedding 96, MLP 192,
 fp32, 1 thread, node-timed; bench/results/prune_vit_tables/), then pruned with the knapsack to 1.25x, 1.5x
 and 2x measured speedup under the same fine-tune budget (EPOCHS passes over TRAIN_SUBSET images, KD from the
 dense model), with what it may prune varied:
-  all          heads, MLP hidden widths and the embedding dim (residual width)
+  sensitivity  heads, MLP hidden widths and the embedding dim, valued by the measured output change of each
+               cut (`--value sensitivity`, the default with --data)
+  all          the same groups valued by importance shares (`--value importance`; the other variants too)
   no-heads     MLP hidden widths and the embedding dim (`--ignore "*.self_attention.qkv"`)
   mlp-only     MLP hidden widths only: what edgeprune could prune in a ViT before heads/embedding support
   uniform      every group at one kept share (`--balance 1`): heads, MLP and embedding together
@@ -40,6 +42,7 @@ STEM = "prune_vit"
 ARCH = {"image_size": 28, "patch_size": 4, "num_layers": 4, "num_heads": 6, "hidden_dim": 96, "mlp_dim": 192}
 SPEEDUPS = (1.25, 1.5, 2.0)  # 1.25x: within reach of MLP-only pruning (at most ~1.35x on this table)
 VARIANTS = {
+    "sensitivity": [],
     "all": [],
     "no-heads": ["*.self_attention.qkv"],
     "mlp-only": ["*.self_attention.qkv", "conv_proj", "*.self_attention.proj", "*.mlp.3"],
@@ -142,13 +145,15 @@ def run(variant: str, speedup: float, seed: int, model, table, bundle) -> dict:
     t0 = time.time()
     try:
         r = prune(model, specs(), table, method="knapsack", speedup=speedup, data=bundle, epochs=EPOCHS, lr=LR,
-                  ignore=VARIANTS[variant], balance=1.0 if variant == "uniform" else 0.0, verify=True, seed=seed)
+                  ignore=VARIANTS[variant], balance=1.0 if variant == "uniform" else 0.0, verify=True, seed=seed,
+                  value="sensitivity" if variant == "sensitivity" else "importance")
     except PruningError as e:  # e.g. MLP widths alone cannot reach the budget: that is the finding
         return {"variant": variant, "speedup": speedup, "seed": seed, "unreachable": str(e), "config": CONFIG}
     save_module(r.module, model_file(speedup, variant, seed))
     return {"variant": variant, "speedup": speedup, "seed": seed, "accuracy": r.accuracy_after, "accuracy_dense": r.accuracy_before,
             "predicted_speedup": round(r.predicted_base_ms / r.predicted_ms, 3), "promise": r.measured,
-            "structure": structure(r.module), "seconds": round(time.time() - t0, 1), "config": CONFIG}
+            "structure": structure(r.module), "seconds": round(time.time() - t0, 1), "value_seconds": round(r.value_seconds, 1),
+            "config": CONFIG}
 
 
 def rows_done(jsonl: Path) -> dict:
@@ -224,7 +229,9 @@ def report(rows: dict, dense_info: dict, model) -> dict:
     lines += table(["budget", "prunes", "seed", "accuracy", "drop (pts)", "speedup (re-timed)",
                     "at prune: measured / predicted", "promise", "heads per block", "embed", "MLP hidden"], body, right=0)
     lines += ["", "Heads of 16, 6 per block unpruned; embedding 96; MLP hidden 192. `mlp-only` is what a ViT could lose "
-              "before heads and the embedding dim were prunable."]
+              "before heads and the embedding dim were prunable. `sensitivity` prunes what `all` prunes, valuing each cut by "
+              "the measured change of the model's output (`--value sensitivity`, the default with --data); every other "
+              "row values it by importance shares (`--value importance`)."]
     lines += [f"- {r['budget']:g}x {r['variant']} seed {r['seed']}: {r['unreachable']}" for r in out["rows"]
               if "unreachable" in r]
     write_results(RESULTS, STEM, out, lines)
