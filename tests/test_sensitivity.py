@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -123,3 +124,23 @@ def test_value_errors_are_one_line(tmp_path):
                                    str(tmp_path / "out")])
     assert res.exit_code != 0 and "give --data" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_prune_with_data_reports_the_measured_value(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text(f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                 "from test_sensitivity import HalfDead, _data\n\ndef build():\n    return HalfDead()\n\n"
+                 "def loaders():\n    d = _data()\n    return d.train, d.val, 10\n")
+    model = HalfDead().eval()
+    prob, table = _problem(model)
+    table.save(tmp_path / "t.json")
+    budget = prob.latency({"conv1": 16, "conv2": 8})
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["prune", f"{f}:build", "--input", "1x3x8x8", "--table", str(tmp_path / "t.json"),
+                                   "--target-latency", str(budget), "--data", f"{f}:loaders", "--no-verify",
+                                   "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "prune.json").read_text())
+    assert summary["value"] == "sensitivity" and summary["value_seconds"] >= 0
+    assert "value sensitivity" in (out / "report.md").read_text()
+    assert {r["layer"]: r["kept"] for r in json.loads((out / "plan.json").read_text())["layers"]} == {"conv1": 16, "conv2": 8}

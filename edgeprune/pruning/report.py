@@ -26,7 +26,7 @@ def _markdown(s: dict, layers: list[dict]) -> str:
     lines = [
         f"# Pruned {s['model']}",
         "",
-        f"Method **{s['method']}** (importance {s['importance']}) against `{s['table']}` "
+        f"Method **{s['method']}** (importance {s['importance']}, value {_value(s)}) against `{s['table']}` "
         f"({t.get('device')}, {t.get('runtime')} {t.get('precision')}, {t.get('threads')} threads).",
         "",
         "| | unpruned | pruned |",
@@ -51,6 +51,12 @@ def _markdown(s: dict, layers: list[dict]) -> str:
     lines += [f"| {r['layer']} | {r['channels']} | {_kept(r)} | {r.get('uniform') if r.get('uniform') is not None else '-'} |"
               for r in layers]
     return "\n".join(lines) + "\n"
+
+
+def _value(s: dict) -> str:
+    """What the knapsack kept most of: measured sensitivity (with its time) or importance shares."""
+    v = s.get("value", "importance")
+    return f"{v}, measured in {s['value_seconds']:.0f} s" if v == "sensitivity" and s.get("value_seconds") else v
 
 
 def _kept(row: dict) -> str:
