@@ -5,8 +5,9 @@
     result.to_json()   # plan, predicted / measured latency, accuracy before/after
 
 Methods
-  knapsack     per-group kept counts maximizing kept importance under the predicted-latency budget
-               (solver.knapsack_plan); with data and epochs, an iterative schedule: the budget
+  knapsack     per-group kept counts maximizing the kept value under the predicted-latency budget
+               (solver.knapsack_plan): measured sensitivity with data (pruning.sensitivity), else
+               importance shares; with data and epochs, an iterative schedule: the budget
                tightens in steps, channels are masked, and the model fine-tunes between steps.
   regularized  trainable soft channel gates with a differentiable latency penalty; then the gates
                are hardened to the budget (same solver, gate values as importance) and the
@@ -202,15 +203,17 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     value = value or ("sensitivity" if data is not None and method != "regularized" else "importance")
     batches = _calibration(data) if crit == "taylor" or value == "sensitivity" else ()
 
-    def rescore(current=None, step=""):
+    value_s: list[float] = []
+
+    def rescore(gates=None, current=None, step=""):
+        """Channel importance (masked channels, when `gates` mask some, score zero) and the knapsack's values."""
         score_groups(work, prob.dg, prob.groups, crit, batches)
-        if gates_now is not None:
-            _mask_scores(prob, gates_now)
+        if gates is not None:
+            _mask_scores(prob, gates)
         if value == "sensitivity":
             t0 = time.perf_counter()
             measure_sensitivity(work, prob.dg, prob.groups, batches, teacher, current, f"sensitivity{step}")
             value_s.append(time.perf_counter() - t0)
-    gates_now, value_s = None, []
     timer = HostTimer(table) if verify else None
     on_host = timer is not None and timer.available
     measured = None
@@ -253,11 +256,11 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
         # intermediate steps re-score and adapt; the final architecture gets FINAL_SHARE of the epochs
         n = steps or 3
         shares = [1.0] if n == 1 else [(1 - FINAL_SHARE) / (n - 1)] * (n - 1) + [FINAL_SHARE]
-        gates = gates_now = ChannelGates(work, prob.dg, prob.groups, soft=False)
+        gates = ChannelGates(work, prob.dg, prob.groups, soft=False)
         for i in range(1, n + 1):
             b = base_ms * (eff_budget / base_ms) ** (i / n)
             if i > 1:  # masked channels score zero: they are the first to go when the budget tightens
-                rescore(kept, f" step {i}/{n}")
+                rescore(gates, kept, f" step {i}/{n}")
             if i < n:
                 kept = prob.solve(max(b, prob.minimum_ms))
             elif on_host:  # importance changed: re-fit the final plan to the measured budget
