@@ -99,7 +99,7 @@ def test_sensitivity_knapsack_cuts_the_group_that_costs_the_output_nothing():
 
 def test_cuts_that_measure_free_still_keep_what_the_budget_allows():
     """conv2's channels 8..23 are dead: 8, 16 and 24 channels measure the same. A budget that fits 16 gets 16,
-    not the cheapest of the tie (which left a ResNet asked for 2x at 2.13x)."""
+    not the cheapest of the tie (which left a ResNet plan well under its budget)."""
     model = HalfDead(width2=24).eval()
     prob, table = _problem(model)
     assert [g.counts for g in prob.groups if g.root == "conv2"] == [[8, 16, 24]]
