@@ -6,7 +6,10 @@ fp32, 1 thread, node-timed; bench/results/prune_vit_tables/), then pruned with t
 and 2x measured speedup under the same fine-tune budget (EPOCHS passes over TRAIN_SUBSET images, KD from the
 dense model), with what it may prune varied:
   sensitivity  heads, MLP hidden widths and the embedding dim, valued by the measured output change of each
-               cut (`--value sensitivity`, the default with --data)
+               cut (`--value sensitivity`, the default with --data), every candidate width measured (an MLP
+               group has 24)
+  probes8      the same, measuring at most 8 widths per group and interpolating between (`--probes 8`; the
+               default cap is 16): what a cap on the sensitivity's cost does to the plans
   all          the same groups valued by importance shares (`--value importance`; the other variants too)
   no-heads     MLP hidden widths and the embedding dim (`--ignore "*.self_attention.qkv"`)
   mlp-only     MLP hidden widths only: what edgeprune could prune in a ViT before heads/embedding support
@@ -43,6 +46,7 @@ ARCH = {"image_size": 28, "patch_size": 4, "num_layers": 4, "num_heads": 6, "hid
 SPEEDUPS = (1.25, 1.5, 2.0)  # 1.25x: within reach of MLP-only pruning (at most ~1.35x on this table)
 VARIANTS = {
     "sensitivity": [],
+    "probes8": [],
     "all": [],
     "no-heads": ["*.self_attention.qkv"],
     "mlp-only": ["*.self_attention.qkv", "conv_proj", "*.self_attention.proj", "*.mlp.3"],
@@ -58,6 +62,7 @@ TABLE_BUDGET_S = 180
 KERNEL_TIMING = "nodes"
 GRANULARITY = 8
 PAIRED_ROUNDS = 5
+PROBES = {"sensitivity": 10 ** 6, "probes8": 8}  # sensitivity's rows predate the cap: every width measured
 TOOLS = ("torch", "torchvision", "torch-pruning", "onnx", "onnxruntime", "numpy")
 _MACHINE = environment(())["machine"]
 CONFIG = {"version": 1, "arch": ARCH, "dense_epochs": DENSE_EPOCHS, "train_subset": TRAIN_SUBSET, "epochs": EPOCHS,
@@ -146,14 +151,14 @@ def run(variant: str, speedup: float, seed: int, model, table, bundle) -> dict:
     try:
         r = prune(model, specs(), table, method="knapsack", speedup=speedup, data=bundle, epochs=EPOCHS, lr=LR,
                   ignore=VARIANTS[variant], balance=1.0 if variant == "uniform" else 0.0, verify=True, seed=seed,
-                  value="sensitivity" if variant == "sensitivity" else "importance")
+                  value="sensitivity" if variant in PROBES else "importance", probes=PROBES.get(variant))
     except PruningError as e:  # e.g. MLP widths alone cannot reach the budget: that is the finding
         return {"variant": variant, "speedup": speedup, "seed": seed, "unreachable": str(e), "config": CONFIG}
     save_module(r.module, model_file(speedup, variant, seed))
     return {"variant": variant, "speedup": speedup, "seed": seed, "accuracy": r.accuracy_after, "accuracy_dense": r.accuracy_before,
             "predicted_speedup": round(r.predicted_base_ms / r.predicted_ms, 3), "promise": r.measured,
             "structure": structure(r.module), "seconds": round(time.time() - t0, 1), "value_seconds": round(r.value_seconds, 1),
-            "config": CONFIG}
+            "value_probes": r.value_probes, "config": CONFIG}
 
 
 def rows_done(jsonl: Path) -> dict:
@@ -219,7 +224,8 @@ def report(rows: dict, dense_info: dict, model) -> dict:
                "drop_points": round(100 * (dense_info["test_accuracy"] - r["accuracy"]), 2),
                "speedup_at_prune": p.get("measured_speedup"), "predicted_speedup": r["predicted_speedup"],
                "promise_ok": p.get("ok"), "speedup_side_by_side": round(timed[key], 3), "heads": s["heads"],
-               "embed": s["embed"], "mlp": s["mlp"]}
+               "embed": s["embed"], "mlp": s["mlp"], "seconds": r.get("seconds"),
+               "value_seconds": r.get("value_seconds"), "value_probes": r.get("value_probes")}
         out["rows"].append(row)
         body.append([f"{key[0]:g}x", key[1], key[2], f"{100 * r['accuracy']:.2f}%", row["drop_points"],
                      f"{row['speedup_side_by_side']:.2f}x", f"{row['speedup_at_prune']}x / {row['predicted_speedup']}x",
@@ -231,7 +237,9 @@ def report(rows: dict, dense_info: dict, model) -> dict:
     lines += ["", "Heads of 16, 6 per block unpruned; embedding 96; MLP hidden 192. `mlp-only` is what a ViT could lose "
               "before heads and the embedding dim were prunable. `sensitivity` prunes what `all` prunes, valuing each cut by "
               "the measured change of the model's output (`--value sensitivity`, the default with --data); every other "
-              "row values it by importance shares (`--value importance`)."]
+              "row values it by importance shares (`--value importance`). `probes8` is `sensitivity` measuring at most 8 "
+              "widths per group and interpolating the rest (`--probes 8`); the sensitivity rows predate the cap "
+              "and measure every width (an MLP group has 24 candidate widths, a head group 6)."]
     lines += [f"- {r['budget']:g}x {r['variant']} seed {r['seed']}: {r['unreachable']}" for r in out["rows"]
               if "unreachable" in r]
     write_results(RESULTS, STEM, out, lines)
@@ -255,10 +263,14 @@ def summary(rows: list[dict]) -> list[str]:
                 continue
             acc = [100 * r["accuracy"] for r in ok]
             sd = f" +- {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+            vs = [(r["value_seconds"], r["seconds"]) for r in ok if r.get("value_seconds") and r.get("seconds")]
+            cost = (f"{statistics.fmean(a for a, _ in vs):.0f} s of {statistics.fmean(b for _, b in vs):.0f} s"
+                    if vs else "")
             body.append([f"{b:g}x", v, f"{statistics.fmean(acc):.2f}%{sd} (n={len(acc)})",
                          f"{statistics.fmean(r['speedup_side_by_side'] for r in ok):.2f}x",
-                         f"{sum(bool(r['promise_ok']) for r in ok)}/{len(ok)}"])
-    return table(["budget", "prunes", "accuracy", "speedup (re-timed, mean)", "promise held"], body)
+                         f"{sum(bool(r['promise_ok']) for r in ok)}/{len(ok)}", cost])
+    return table(["budget", "prunes", "accuracy", "speedup (re-timed, mean)", "promise held",
+                  "sensitivity time (mean, of the prune)"], body)
 
 
 def _plot(out: dict) -> None:

@@ -144,3 +144,40 @@ def test_cli_prune_with_data_reports_the_measured_value(tmp_path):
     assert summary["value"] == "sensitivity" and summary["value_seconds"] >= 0
     assert "value sensitivity" in (out / "report.md").read_text()
     assert {r["layer"]: r["kept"] for r in json.loads((out / "plan.json").read_text())["layers"]} == {"conv1": 16, "conv2": 8}
+
+
+def test_probes_measure_a_spread_of_counts_and_interpolate_between():
+    """A 64-wide group has 7 counts below its width; with 3 probes its narrowest, middle and widest cut are
+    measured as they are without a cap, and every count between gets a divergence between its neighbours'."""
+    from edgeprune.pruning.sensitivity import measure_sensitivity, probe_counts
+
+    assert probe_counts(list(range(24)), 16) == sorted(set(probe_counts(list(range(24)), 16)))
+    assert len(probe_counts(list(range(24)), 16)) == 16 and probe_counts(list(range(24)), 16)[::15] == [0, 23]
+    assert probe_counts([8, 16, 24], 16) == [8, 16, 24]
+    model = HalfDead(width2=64).eval()
+    with torch.no_grad():
+        model.fc.weight[:, 8:] = torch.randn(10, 56) * 5  # every conv2 channel live, so each cut costs more
+    prob, _ = _problem(model)
+    by = {g.root: g for g in prob.groups}
+    assert by["conv2"].counts == [8, 16, 24, 32, 40, 48, 56, 64]
+    batches = list(_data().train)
+    full = measure_sensitivity(model, prob.dg, prob.groups, batches, model, probes=None)
+    exact = list(by["conv2"].values)
+    capped = measure_sensitivity(model, prob.dg, prob.groups, batches, model, probes=3)
+    assert full - capped == 7 - 3  # conv1's one cut is measured either way
+    vals = by["conv2"].values
+    for i in (0, 6):  # counts 8 and 56: measured
+        assert vals[i] == pytest.approx(exact[i], rel=1e-6, abs=1e-9)
+    # 32 is measured too, but the uncapped value there may be raised to a narrower count's (values never fall
+    # with width, and counts 16 and 24 measured worse on this model); the capped one interpolates those two
+    assert vals[3] <= exact[3] + 1e-9
+    for i, (lo, hi) in {1: (0, 3), 2: (0, 3), 4: (3, 6), 5: (3, 6)}.items():
+        assert vals[lo] <= vals[i] <= vals[hi]
+    assert any(abs(vals[i] - exact[i]) > 1e-9 for i in (1, 2, 4, 5))  # interpolated, not measured
+
+
+def test_probes_below_two_are_a_one_line_error():
+    model = HalfDead().eval()
+    _, table = _problem(model)
+    with pytest.raises(PruningError, match="--probes must be at least 2"):
+        prune(model, SPECS, table, speedup=1.2, data=_data(), verify=False, probes=1)

@@ -28,6 +28,9 @@ from edgeprune.cli.options import input_option, json_option, model_argument, wei
               help="What the knapsack keeps most of: sensitivity = the measured change of the model's output when a "
                    "group alone is cut (default with --data); importance = each group's share of its channel "
                    "importance (no data needed).")
+@click.option("--probes", type=click.IntRange(min=2), default=None, metavar="N",
+              help="Sensitivity: counts measured per channel group at most (default 16); the counts between are "
+                   "interpolated. Fewer measure faster on wide layers.")
 @click.option("--balance", default=0.0, show_default=True, type=click.FloatRange(0, 1), metavar="B",
               help="Keep every channel group at least B x as wide as in the uniform plan of the same budget "
                    "(0: the knapsack decides alone; 1: uniform widths, widened where the budget allows).")
@@ -42,7 +45,7 @@ from edgeprune.cli.options import input_option, json_option, model_argument, wei
 @click.option("--force-table", is_flag=True, help="Use a table measured on another fingerprint anyway.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output model directory.")
 @json_option
-def prune_cmd(model, input_text, weights, table, target_latency_ms, speedup, method, importance, value, balance, data, data_limit,
+def prune_cmd(model, input_text, weights, table, target_latency_ms, speedup, method, importance, value, probes, balance, data, data_limit,
               epochs, ignore, no_verify, force_table, out, as_json):
     """Prune MODEL's channels so that it meets a latency budget on the table's device."""
     from edgeprune.errors import PruningError
@@ -54,7 +57,7 @@ def prune_cmd(model, input_text, weights, table, target_latency_ms, speedup, met
                               target_latency_ms=target_latency_ms, speedup=speedup, data=data, epochs=epochs,
                               ignore=ignore, out=out, importance=importance, verify=not no_verify,
                               force_table=force_table, data_limit=data_limit, balance=balance,
-                              value=value)
+                              value=value, probes=probes)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

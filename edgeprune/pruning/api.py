@@ -64,11 +64,12 @@ class PruneResult:
     attention: list[str] = field(default_factory=list)  # nn.MultiheadAttention modules rewritten to prune heads
     value: str = "importance"            # what the knapsack's values were (pruning.sensitivity)
     value_seconds: float = 0.0           # time spent measuring them
+    value_probes: int = 0                # counts measured for them (pruning.sensitivity.PROBES at most per group)
 
     def to_json(self) -> dict:
         return {
             "method": self.method, "importance": self.importance, "value": self.value,
-            "value_seconds": round(self.value_seconds, 1),
+            "value_seconds": round(self.value_seconds, 1), "value_probes": self.value_probes,
             "budget_ms": round(self.budget_ms, 4), "predicted_base_ms": round(self.predicted_base_ms, 4),
             "predicted_ms": round(self.predicted_ms, 4), "minimum_reachable_ms": round(self.minimum_ms, 4),
             "predicted_speedup": round(self.predicted_base_ms / self.predicted_ms, 3),
@@ -161,8 +162,8 @@ def _count_at_least(group, width: float) -> int:
 def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", target_latency_ms: float | None = None,
           speedup: float | None = None, data=None, epochs: float = 0, ignore: Sequence[str] = (),
           importance: str | None = None, lam: float = 4.0, steps: int | None = None, lr: float = 0.02,
-          min_keep: float = 0.1, balance: float = 0.0, value: str | None = None, verify: bool = True, seed: int = 0,
-          device: str | None = None) -> PruneResult:
+          min_keep: float = 0.1, balance: float = 0.0, value: str | None = None, probes: int | None = None,
+          verify: bool = True, seed: int = 0, device: str | None = None) -> PruneResult:
     """Prune `module` (left untouched) to a latency budget predicted by `table`; see the module docstring."""
     import torch
 
@@ -173,7 +174,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     from edgeprune.pruning.gates import ChannelGates
     from edgeprune.pruning.importance import score_groups
     from edgeprune.pruning.materialize import apply_plan
-    from edgeprune.pruning.sensitivity import VALUES, measure_sensitivity
+    from edgeprune.pruning.sensitivity import PROBES, VALUES, measure_sensitivity
 
     if method not in METHODS:
         raise PruningError(f"unknown method '{method}'; use one of {', '.join(METHODS)}")
@@ -182,6 +183,9 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
                            "every group at least as wide as in the uniform plan of the same budget")
     if value is not None and value not in VALUES:
         raise PruningError(f"unknown value '{value}'; use one of {', '.join(VALUES)}")
+    if probes is not None and probes < 2:
+        raise PruningError(f"--probes must be at least 2 (got {probes}): the narrowest and the widest count of a "
+                           "group are always measured")
     if value == "sensitivity" and data is None:
         raise PruningError("--value sensitivity measures the model's outputs on calibration batches: give --data "
                            "(or use --value importance)")
@@ -204,6 +208,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     batches = _calibration(data) if crit == "taylor" or value == "sensitivity" else ()
 
     value_s: list[float] = []
+    probed: list[int] = []
 
     def rescore(gates=None, current=None, step=""):
         """Channel importance (masked channels, when `gates` mask some, score zero) and the knapsack's values."""
@@ -212,7 +217,8 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
             _mask_scores(prob, gates)
         if value == "sensitivity":
             t0 = time.perf_counter()
-            measure_sensitivity(work, prob.dg, prob.groups, batches, teacher, current, f"sensitivity{step}")
+            probed.append(measure_sensitivity(work, prob.dg, prob.groups, batches, teacher, current,
+                                              f"sensitivity{step}", probes=probes or PROBES))
             value_s.append(time.perf_counter() - t0)
     timer = HostTimer(table) if verify else None
     on_host = timer is not None and timer.available
@@ -320,7 +326,7 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
                        {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
                        acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform, attention,
-                       value, sum(value_s))
+                       value, sum(value_s), sum(probed))
 
 
 def _time_plan(work, input_specs, prob, kept, pair) -> tuple[float, float]:

@@ -56,7 +56,10 @@ def _markdown(s: dict, layers: list[dict]) -> str:
 def _value(s: dict) -> str:
     """What the knapsack kept most of: measured sensitivity (with its time) or importance shares."""
     v = s.get("value", "importance")
-    return f"{v}, measured in {s['value_seconds']:.0f} s" if v == "sensitivity" and s.get("value_seconds") else v
+    if v != "sensitivity" or not s.get("value_seconds"):
+        return v
+    probes = f" at {s['value_probes']} widths" if s.get("value_probes") else ""
+    return f"{v}, measured{probes} in {s['value_seconds']:.0f} s"
 
 
 def _kept(row: dict) -> str:
