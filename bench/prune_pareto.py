@@ -59,6 +59,7 @@ ALL_FAMILIES = FAMILIES  # a variant run narrows FAMILIES to what it runs; its r
 VALUE = "sensitivity"  # the knapsack's --value, the product's default with data (knapsack rows whose config has no
                       # value were run with importance shares, before sensitivity existed)
 BALANCE = 0.0  # knapsack's --balance (0: the product's default); another value is a variant (prune_pareto_balB/)
+STEPS = None  # knapsack's schedule steps (None: the product's default, 3); another number is a variant (prune_pareto_stepsN/)
 SEED = 0  # fine-tune seed: data order, augmentation, gate init, dense-small's init (the dense model keeps seed 0)
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
 EPOCHS = 2.0
@@ -414,7 +415,7 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
     if method in ("knapsack", "regularized"):
         # --speedup: the promise is checked against the dense model measured beside the pruned one
         r = prune(model, specs(), table, method=method, speedup=speedup, data=bundle, epochs=EPOCHS, verify=True,
-                  seed=SEED, balance=BALANCE if method == "knapsack" else 0.0,
+                  seed=SEED, balance=BALANCE if method == "knapsack" else 0.0, steps=STEPS if method == "knapsack" else None,
                   value=VALUE if method == "knapsack" else None)
         pruned, acc = r.module, r.accuracy_after
         extra = {"predicted_ms": round(r.predicted_ms, 4), "budget_correction": round(r.correction, 4),
@@ -655,8 +656,8 @@ def plot(res: dict) -> None:
 
 # ---------------------------------------------------------------- main
 def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) -> None:
-    """Point this run at a variant of the benchmark (another fine-tune budget, --balance or seed): its config
-    records `key`, and its rows, models and report go to prune_pareto[_ftN][_balB][_seedS]/ beside the
+    """Point this run at a variant of the benchmark (another fine-tune budget, --balance, --steps or seed): its config
+    records `key`, and its rows, models and report go to prune_pareto[_ftN][_balB][_stepsN][_seedS]/ beside the
     benchmark's own, after any variant already chosen. The report's missing rows are what the variant runs."""
     global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS
     CONFIG = {**CONFIG, key: value}
@@ -668,7 +669,7 @@ def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) ->
 
 def main() -> int:
     global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
-        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE
+        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE, STEPS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -685,6 +686,10 @@ def main() -> int:
                     help=f"a fine-tune-budget variant: every method fine-tunes on the first N training images "
                          f"(the benchmark's own is {TRAIN_SUBSET}); its rows, models and report go to "
                          f"bench/results/prune_pareto_ftN/, the dense models and tables are shared")
+    ap.add_argument("--steps", type=int, default=None, metavar="N",
+                    help="the knapsack's schedule steps (the product's default, 3, is the benchmark's own); another "
+                         "number is a variant whose rows go to bench/results/prune_pareto_stepsN/ (after _ftN and "
+                         "_balB, before _seedS); run it with --methods knapsack")
     ap.add_argument("--seed", type=int, default=0,
                     help="fine-tune seed (the benchmark's own is 0); another seed is a variant whose rows, models and "
                          "report go to bench/results/prune_pareto_seedS/ (after _ftN with --train-subset); "
@@ -715,6 +720,11 @@ def main() -> int:
     if args.balance:
         BALANCE = args.balance
         _as_variant(f"bal{BALANCE:g}", "balance", BALANCE, args.families, speedups)
+    if args.steps is not None:
+        if args.steps < 1:
+            ap.error(f"--steps {args.steps}: give a number of schedule steps >= 1, e.g. 5")
+        STEPS = args.steps
+        _as_variant(f"steps{STEPS}", "steps", STEPS, args.families, speedups)
     if args.seed < 0:
         ap.error(f"--seed {args.seed}: give a seed >= 0 (0 is the benchmark's own)")
     if args.seed:

@@ -11,6 +11,7 @@ side by side in their own run, as prune_pareto's equal-latency table does).
     .venv/bin/python bench/prune_pareto_seeds.py                    # bench/results/prune_pareto_seeds.{json,md}
     .venv/bin/python bench/prune_pareto_seeds.py --train-subset 60000   # the ft60000 variant and its seeds
     .venv/bin/python bench/prune_pareto_seeds.py --balance 1            # the knapsack --balance 1 variant and its seeds
+    .venv/bin/python bench/prune_pareto_seeds.py --steps 5              # the knapsack 5-step schedule variant and its seeds
 """
 
 from __future__ import annotations
@@ -115,9 +116,11 @@ def main() -> int:
                     help="sum up the prune_pareto_ftN variant and its seeds instead of the benchmark's own run")
     ap.add_argument("--balance", type=float, default=0.0, metavar="B",
                     help="sum up the prune_pareto_balB variant (knapsack --balance B) and its seeds")
+    ap.add_argument("--steps", type=int, default=None, metavar="N",
+                    help="sum up the prune_pareto_stepsN variant (knapsack schedule of N steps) and its seeds")
     args = ap.parse_args()
     stem = "prune_pareto" + (f"_ft{args.train_subset}" if args.train_subset else "") + \
-        (f"_bal{args.balance:g}" if args.balance else "")
+        (f"_bal{args.balance:g}" if args.balance else "") + (f"_steps{args.steps}" if args.steps else "")
     base = RESULTS / stem if stem != "prune_pareto" else RESULTS
     reports = seed_reports(base)
     if not reports:
