@@ -9,7 +9,7 @@ dense model), with what it may prune varied:
                cut (`--value sensitivity`, the default with --data), every candidate width measured (an MLP
                group has 24)
   probes8      the same, measuring at most 8 widths per group and interpolating between (`--probes 8`; the
-               default cap is 16): what a cap on the sensitivity's cost does to the plans
+               default cap, 32, leaves every group here whole): what a cap on the sensitivity's cost does to the plans
   all          the same groups valued by importance shares (`--value importance`; the other variants too)
   no-heads     MLP hidden widths and the embedding dim (`--ignore "*.self_attention.qkv"`)
   mlp-only     MLP hidden widths only: what edgeprune could prune in a ViT before heads/embedding support

@@ -29,7 +29,7 @@ from edgeprune.cli.options import input_option, json_option, model_argument, wei
                    "group alone is cut (default with --data); importance = each group's share of its channel "
                    "importance (no data needed).")
 @click.option("--probes", type=click.IntRange(min=2), default=None, metavar="N",
-              help="Sensitivity: counts measured per channel group at most (default 16); the counts between are "
+              help="Sensitivity: counts measured per channel group at most (default 32); the counts between are "
                    "interpolated. Fewer measure faster on wide layers.")
 @click.option("--balance", default=0.0, show_default=True, type=click.FloatRange(0, 1), metavar="B",
               help="Keep every channel group at least B x as wide as in the uniform plan of the same budget "
