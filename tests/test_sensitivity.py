@@ -138,10 +138,11 @@ def test_cli_prune_with_data_reports_the_measured_value(tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["prune", f"{f}:build", "--input", "1x3x8x8", "--table", str(tmp_path / "t.json"),
                                    "--target-latency", str(budget), "--data", f"{f}:loaders", "--no-verify",
-                                   "--out", str(out), "--json"])
+                                   "--probes", "2", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "prune.json").read_text())
     assert summary["value"] == "sensitivity" and summary["value_seconds"] >= 0
+    assert summary["value_probes"] == 2  # one cut below each group's width (8 of 16), measured once
     assert "value sensitivity" in (out / "report.md").read_text()
     assert {r["layer"]: r["kept"] for r in json.loads((out / "plan.json").read_text())["layers"]} == {"conv1": 16, "conv2": 8}
 
