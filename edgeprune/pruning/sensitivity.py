@@ -62,17 +62,17 @@ def measure_sensitivity(module, dg, groups, batches: Sequence, teacher, current:
             base = divergence()
             now = {g.root: (current or {}).get(g.root, g.channels) for g in groups}
             jobs = [(g, k) for g in groups for k in probe_counts([k for k in g.counts if k < now[g.root]], probes)]
-            loss: dict[tuple[str, int], float] = {}
+            loss: dict[str, dict[int, float]] = {g.root: {} for g in groups}  # group -> measured count -> divergence
             for g, k in track(jobs, progress or "sensitivity", total=len(jobs)):
                 mask = torch.ones(g.channels)
                 mask[torch.as_tensor(removed_channels(g, k), dtype=torch.long)] = 0.0
                 probe.masks[g.root] = mask
-                loss[(g.root, k)] = divergence() - base
+                loss[g.root][k] = divergence() - base
                 probe.masks[g.root] = torch.ones(g.channels)
         finally:
             probe.remove()
     module.train(was)
-    measured = {g.root: np.maximum.accumulate(-_interpolated(g, loss, now[g.root]))
+    measured = {g.root: np.maximum.accumulate(-_interpolated(g.counts, loss[g.root], now[g.root]))
                 for g in groups}  # a wider group never measures worse (noise would say it does)
     # cuts that measure (nearly) free would all tie, and a solver indifferent between keeping and cutting leaves
     # budget unused (a ResNet plan kept well under its budget and landed faster than asked): the importance share and the kept fraction break the
@@ -98,9 +98,9 @@ def probe_counts(counts: Sequence[int], probes: int | None) -> list[int]:
     return [counts[i] for i in idx]
 
 
-def _interpolated(group, loss: dict, now: int) -> np.ndarray:
-    """Divergence added at each of the group's counts: measured, or interpolated between the measured counts
-    (the current width adds none)."""
-    ks = sorted(k for (root, k) in loss if root == group.root) + [now]
-    ys = [loss[(group.root, k)] for k in ks[:-1]] + [0.0]
-    return np.array([np.interp(k, ks, ys) if k < now else 0.0 for k in group.counts])
+def _interpolated(counts: Sequence[int], loss: dict[int, float], now: int) -> np.ndarray:
+    """Divergence added at each count: measured (`loss`), or interpolated between the measured counts (the
+    current width adds none)."""
+    ks = sorted(loss) + [now]
+    ys = [loss[k] for k in ks[:-1]] + [0.0]
+    return np.array([np.interp(k, ks, ys) if k < now else 0.0 for k in counts])
