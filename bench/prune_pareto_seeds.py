@@ -119,6 +119,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=None, metavar="N",
                     help="sum up the prune_pareto_stepsN variant (knapsack schedule of N steps) and its seeds")
     args = ap.parse_args()
+    if args.steps is not None and args.steps < 1:
+        ap.error(f"--steps {args.steps}: give the schedule steps of a prune_pareto --steps run, e.g. 5")
     stem = "prune_pareto" + (f"_ft{args.train_subset}" if args.train_subset else "") + \
         (f"_bal{args.balance:g}" if args.balance else "") + (f"_steps{args.steps}" if args.steps else "")
     base = RESULTS / stem if stem != "prune_pareto" else RESULTS
