@@ -657,7 +657,7 @@ def plot(res: dict) -> None:
 # ---------------------------------------------------------------- main
 def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) -> None:
     """Point this run at a variant of the benchmark (another fine-tune budget, --balance, --steps or seed): its config
-    records `key`, and its rows, models and report go to prune_pareto[_ftN][_balB][_stepsN][_seedS]/ beside the
+    records `key`, and its rows, models and report go to prune_pareto[_ftN][_epE][_balB][_stepsN][_seedS]/ beside the
     benchmark's own, after any variant already chosen. The report's missing rows are what the variant runs."""
     global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS
     CONFIG = {**CONFIG, key: value}
@@ -686,6 +686,9 @@ def main() -> int:
                     help=f"a fine-tune-budget variant: every method fine-tunes on the first N training images "
                          f"(the benchmark's own is {TRAIN_SUBSET}); its rows, models and report go to "
                          f"bench/results/prune_pareto_ftN/, the dense models and tables are shared")
+    ap.add_argument("--epochs", type=float, default=None, metavar="E",
+                    help=f"a fine-tune-budget variant: every method fine-tunes for E passes over its images (the "
+                         f"benchmark's own is {EPOCHS:g}); its rows go to bench/results/prune_pareto_epE/ (after _ftN)")
     ap.add_argument("--steps", type=int, default=None, metavar="N",
                     help="the knapsack's schedule steps (the product's default, 3, is the benchmark's own); another "
                          "number is a variant whose rows go to bench/results/prune_pareto_stepsN/ (after _ftN and "
@@ -715,6 +718,11 @@ def main() -> int:
             ap.error(f"--train-subset {args.train_subset}: give a number of training images in 1..60000, e.g. 60000")
         TRAIN_SUBSET = args.train_subset
         _as_variant(f"ft{TRAIN_SUBSET}", "train_subset", TRAIN_SUBSET, args.families, speedups)
+    if args.epochs is not None:
+        if not 0 < args.epochs <= 20:
+            ap.error(f"--epochs {args.epochs:g}: give fine-tune passes in (0, 20], e.g. 3")
+        EPOCHS = args.epochs
+        _as_variant(f"ep{EPOCHS:g}", "epochs", EPOCHS, args.families, speedups)
     if not 0.0 <= args.balance <= 1.0:
         ap.error(f"--balance {args.balance:g}: give a number in [0, 1], e.g. 1")
     if args.balance:

@@ -10,6 +10,7 @@ side by side in their own run, as prune_pareto's equal-latency table does).
 
     .venv/bin/python bench/prune_pareto_seeds.py                    # bench/results/prune_pareto_seeds.{json,md}
     .venv/bin/python bench/prune_pareto_seeds.py --train-subset 60000   # the ft60000 variant and its seeds
+    .venv/bin/python bench/prune_pareto_seeds.py --train-subset 60000 --epochs 3   # 3 passes over 60k and its seeds
     .venv/bin/python bench/prune_pareto_seeds.py --balance 1            # the knapsack --balance 1 variant and its seeds
     .venv/bin/python bench/prune_pareto_seeds.py --steps 5              # the knapsack 5-step schedule variant and its seeds
 """
@@ -114,6 +115,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-subset", type=int, default=None, metavar="N",
                     help="sum up the prune_pareto_ftN variant and its seeds instead of the benchmark's own run")
+    ap.add_argument("--epochs", type=float, default=None, metavar="E",
+                    help="sum up the prune_pareto_epE variant (E fine-tune passes) and its seeds")
     ap.add_argument("--balance", type=float, default=0.0, metavar="B",
                     help="sum up the prune_pareto_balB variant (knapsack --balance B) and its seeds")
     ap.add_argument("--steps", type=int, default=None, metavar="N",
@@ -122,6 +125,7 @@ def main() -> int:
     if args.steps is not None and args.steps < 1:
         ap.error(f"--steps {args.steps}: give the schedule steps of a prune_pareto --steps run, e.g. 5")
     stem = "prune_pareto" + (f"_ft{args.train_subset}" if args.train_subset else "") + \
+        (f"_ep{args.epochs:g}" if args.epochs else "") + \
         (f"_bal{args.balance:g}" if args.balance else "") + (f"_steps{args.steps}" if args.steps else "")
     base = RESULTS / stem if stem != "prune_pareto" else RESULTS
     reports = seed_reports(base)
