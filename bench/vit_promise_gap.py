@@ -57,8 +57,7 @@ def main() -> int:
     from edgeprune.latency import LatencyModel, load_table
     from edgeprune.latency.measure import measure_interleaved
     from edgeprune.models.attention import prunable_attention
-    from edgeprune.pruning.api import _Problem
-    from edgeprune.pruning.groups import group_channels
+    from edgeprune.pruning.groups import build_graph, find_groups, group_channels
     from edgeprune.pruning.importance import score_groups
     from edgeprune.pruning.materialize import apply_plan
 
@@ -71,9 +70,10 @@ def main() -> int:
     dense = load_module(dense_path)
     work, _ = prunable_attention(copy.deepcopy(dense).eval(), pv.specs())
     lm = LatencyModel.build(work, pv.specs(), tab)
-    prob = _Problem(work, pv.specs(), lm, tab, (), 0.1)
-    score_groups(work, prob.dg, prob.groups, "magnitude")
-    roots = {g.root for g in prob.groups}
+    dg = build_graph(work, pv.specs())
+    groups = find_groups(work, dg, lm, ())
+    score_groups(work, dg, groups, "magnitude")
+    roots = {g.root for g in groups}
     base_pred, base_kernels = lm.predict(), sum(r["ms"] for r in lm.predict_layers())
     models, rows = [work], []
     for name, plan in variants().items():
@@ -82,9 +82,9 @@ def main() -> int:
             print(f"error: {sorted(missing)} are not prunable groups of the ViT; bench/prune_vit.py's ARCH changed",
                   file=sys.stderr)
             return 2
-        kept = {g.root: plan.get(g.root, g.channels) for g in prob.groups}
-        pruned, _ = apply_plan(work, pv.specs(), prob.groups, kept)
-        channels = group_channels(prob.groups, kept)
+        kept = {g.root: plan.get(g.root, g.channels) for g in groups}
+        pruned, _ = apply_plan(work, pv.specs(), groups, kept)
+        channels = group_channels(groups, kept)
         pred = lm.predict(channels)
         kernels = sum(r["ms"] for r in lm.predict_layers(channels))
         check = LatencyModel.build(pruned, pv.specs(), tab).predict()  # the plan's prediction is the model's
