@@ -122,6 +122,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=None, metavar="N",
                     help="sum up the prune_pareto_stepsN variant (knapsack schedule of N steps) and its seeds")
     args = ap.parse_args()
+    if args.epochs is not None and args.epochs <= 0:
+        ap.error(f"--epochs {args.epochs:g}: give the fine-tune passes of a prune_pareto --epochs run, e.g. 3")
     if args.steps is not None and args.steps < 1:
         ap.error(f"--steps {args.steps}: give the schedule steps of a prune_pareto --steps run, e.g. 5")
     stem = "prune_pareto" + (f"_ft{args.train_subset}" if args.train_subset else "") + \

@@ -46,10 +46,17 @@ def variants() -> dict[str, dict[str, int]]:
 
 
 def main() -> int:
+    import argparse
     import json
 
-    if sys.argv[1:] == ["--report"]:  # rewrite the markdown from the last run's JSON, measuring nothing
-        out = json.loads((RESULTS / "vit_promise_gap.json").read_text())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--report", action="store_true", help="only rewrite the markdown from the last run's JSON")
+    args = ap.parse_args()
+    if args.report:
+        last = RESULTS / "vit_promise_gap.json"
+        if not last.exists():
+            ap.error(f"--report: {last} does not exist yet; run bench/vit_promise_gap.py without --report first")
+        out = json.loads(last.read_text())
         write_results(RESULTS, "vit_promise_gap", out, markdown(out))
         return 0
     from bench import prune_vit as pv
