@@ -29,6 +29,7 @@ BASE = 'schema_version = 1\nname = "t"\n[model]\nspec = "{spec}"\ninput = "1x3x1
     ('[[stages]]\ntype = "bench"\nruns = "many"\n', "must be a int"),
     ('[[stages]]\ntype = "prune"\ntable = "t.json"\n', "exactly one of"),
     ('[[stages]]\ntype = "prune"\ntable = "t.json"\nspeedup = 2\nbalance = 2\n', "'balance' must be in"),
+    ('[[stages]]\ntype = "prune"\ntable = "t.json"\nspeedup = 2\nlr = 0\n', "'lr' must be a positive"),
     ('[[stages]]\ntype = "info"\n[[stages]]\ntype = "info"\nname = "01-info"\n', "share a name"),
     ('', r"no \[\[stages"),
 ])

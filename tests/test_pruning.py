@@ -372,8 +372,9 @@ def test_cli_errors_are_one_line(small_setup, tmp_path):
         res = CliRunner().invoke(cli, base + extra)
         assert res.exit_code != 0 and msg in res.output, res.output
         assert "Traceback" not in res.output and res.output.strip().count("\n") == 0
-    res = CliRunner().invoke(cli, base + ["--speedup", "2", "--balance", "1.5"])  # click's usage error names the range
-    assert res.exit_code == 2 and "Invalid value for '--balance'" in res.output and "Traceback" not in res.output
+    for opt, bad in (("--balance", "1.5"), ("--lr", "0")):  # click's usage error names the range
+        res = CliRunner().invoke(cli, base + ["--speedup", "2", opt, bad])
+        assert res.exit_code == 2 and f"Invalid value for '{opt}'" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o").exists()
 
 
@@ -405,6 +406,26 @@ def test_fine_tuned_prune_on_fashion_mnist(method, fashion_teacher):
     phases = [t["phase"] for t in r.training]
     assert phases == (["gates", "recover"] if method == "regularized" else ["step 1/3", "step 2/3", "step 3/3"])
     assert LatencyModel.build(r.module, specs, table).predict() == pytest.approx(r.predicted_ms, rel=1e-9)
+
+
+def test_the_fine_tunes_learning_rate_is_the_users(fashion_teacher, monkeypatch):
+    """--lr reaches every fine-tune of the prune and is recorded; a bad one is refused before any work."""
+    import edgeprune.pruning.finetune as ft
+
+    model, specs, data = fashion_teacher
+    table = synthetic_table(extract_kernels(model, specs))
+    seen, real = [], ft.finetune
+
+    def spy(*a, **k):
+        seen.append(k["lr"])
+        return real(*a, **{**k, "epochs": 0.05})
+    monkeypatch.setattr(ft, "finetune", spy)
+    r = prune(model, specs, table, speedup=1.3, data=data, epochs=1, verify=False, lr=0.07)
+    assert seen == [0.07] * 3 and r.to_json()["lr"] == 0.07
+    seen.clear()
+    assert prune(model, specs, table, speedup=1.3, data=data, epochs=1, verify=False).to_json()["lr"] == seen[0] == 0.02
+    with pytest.raises(PruningError, match="--lr must be positive"):
+        prune(model, specs, table, speedup=1.3, data=data, epochs=1, verify=False, lr=-1.0)
 
 
 def test_a_budget_near_the_tables_floor_is_checked_against_the_floor_measured():

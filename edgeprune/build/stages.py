@@ -96,6 +96,7 @@ class PruneStage(_Stage):
     epochs: int = 0
     importance: str | None = None
     balance: float = 0.0  # no group below this share of its width in the uniform plan (edgeprune prune --balance)
+    lr: float | None = None  # the fine-tune's peak learning rate (edgeprune prune --lr; None: the default)
     ignore: tuple[str, ...] = ()
     # false: a missed latency promise is reported (the pruned model is kept and later stages run)
     # instead of failing the build; for demos on shared machines, where sub-ms timings are noisy
@@ -109,6 +110,8 @@ class PruneStage(_Stage):
             raise ConfigError("prune 'data_limit' must be a positive number of samples")
         if not 0.0 <= self.balance <= 1.0:
             raise ConfigError(f"prune 'balance' must be in [0, 1] (got {self.balance})")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"prune 'lr' must be a positive learning rate, e.g. 0.05 (got {self.lr!r})")
 
     def run(self, ctx: BuildContext, out: Path) -> dict:
         table = self.table or ctx.table
@@ -122,7 +125,7 @@ class PruneStage(_Stage):
                 ctx.model_spec, input_text=ctx.input_text, weights=ctx.weights, table=table,
                 method=self.method, target_latency_ms=self.target_latency_ms, speedup=self.speedup,
                 data=self.data, data_limit=self.data_limit, epochs=self.epochs, importance=self.importance,
-                ignore=self.ignore, out=out, balance=self.balance,
+                ignore=self.ignore, out=out, balance=self.balance, lr=self.lr,
             )
         except LatencyPromiseError as e:
             if self.strict:

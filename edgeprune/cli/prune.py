@@ -39,6 +39,8 @@ from edgeprune.cli.options import input_option, json_option, model_argument, wei
 @click.option("--data-limit", type=click.IntRange(1), default=None, help="Use only the first N training images.")
 @click.option("--epochs", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Fine-tuning epochs (0: prune without fine-tuning).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, metavar="LR",
+              help="Peak learning rate of the fine-tune (one-cycle SGD; default 0.02).")
 @click.option("--ignore", multiple=True, metavar="LAYER",
               help="A layer (qualified name or glob) whose output channels must not be pruned; repeatable.")
 @click.option("--no-verify", is_flag=True, help="Do not measure the result on this host's runtime.")
@@ -46,7 +48,7 @@ from edgeprune.cli.options import input_option, json_option, model_argument, wei
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output model directory.")
 @json_option
 def prune_cmd(model, input_text, weights, table, target_latency_ms, speedup, method, importance, value, probes, balance, data, data_limit,
-              epochs, ignore, no_verify, force_table, out, as_json):
+              epochs, lr, ignore, no_verify, force_table, out, as_json):
     """Prune MODEL's channels so that it meets a latency budget on the table's device."""
     from edgeprune.errors import PruningError
     from edgeprune.pruning import prune_model_spec
@@ -57,7 +59,7 @@ def prune_cmd(model, input_text, weights, table, target_latency_ms, speedup, met
                               target_latency_ms=target_latency_ms, speedup=speedup, data=data, epochs=epochs,
                               ignore=ignore, out=out, importance=importance, verify=not no_verify,
                               force_table=force_table, data_limit=data_limit, balance=balance,
-                              value=value, probes=probes)
+                              value=value, probes=probes, lr=lr)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

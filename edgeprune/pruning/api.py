@@ -38,6 +38,7 @@ METHODS = ("knapsack", "regularized", "precrop")
 FINAL_SHARE = 0.7              # knapsack schedule: share of the epochs spent on the final architecture
 NEAR_FLOOR = 1.15              # a budget this close to the table's floor is checked against the floor measured
 FIT_TRIES, FIT_LOW, FIT_AIM, FIT_HIGH = 4, 0.95, 0.97, 0.99   # measured fit of the plan (share of the budget)
+LR = 0.02                      # peak learning rate of the recovery fine-tune (one-cycle SGD, pruning.finetune)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class PruneResult:
     training: list[dict] = field(default_factory=list)
     table_meta: dict = field(default_factory=dict)
     balance: float = 0.0
+    lr: float = LR
     uniform_plan: dict[str, int] = field(default_factory=dict)  # layer -> width in the uniform plan of the budget
     attention: list[str] = field(default_factory=list)  # nn.MultiheadAttention modules rewritten to prune heads
     value: str = "importance"            # what the knapsack's values were (pruning.sensitivity)
@@ -78,7 +80,7 @@ class PruneResult:
             "measured": self.measured,
             "table": {k: self.table_meta.get(k) for k in ("device", "runtime", "precision", "threads")},
             "kept_channels": sum(self.plan.values()), "base_channels": sum(self.base_channels.values()),
-            "training": self.training, "balance": self.balance,
+            "training": self.training, "balance": self.balance, "lr": self.lr,
         }
 
 
@@ -161,7 +163,7 @@ def _count_at_least(group, width: float) -> int:
 
 def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", target_latency_ms: float | None = None,
           speedup: float | None = None, data=None, epochs: float = 0, ignore: Sequence[str] = (),
-          importance: str | None = None, lam: float = 4.0, steps: int | None = None, lr: float = 0.02,
+          importance: str | None = None, lam: float = 4.0, steps: int | None = None, lr: float | None = None,
           min_keep: float = 0.1, balance: float = 0.0, value: str | None = None, probes: int | None = None,
           verify: bool = True, seed: int = 0, device: str | None = None) -> PruneResult:
     """Prune `module` (left untouched) to a latency budget predicted by `table`; see the module docstring."""
@@ -186,6 +188,9 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
     if probes is not None and probes < 2:
         raise PruningError(f"--probes must be at least 2 (got {probes}): the narrowest and the widest count of a "
                            "group are always measured")
+    lr = LR if lr is None else lr
+    if not lr > 0:
+        raise PruningError(f"--lr must be positive (got {lr:g}); the default is {LR:g}")
     if value == "sensitivity" and data is None:
         raise PruningError("--value sensitivity measures the model's outputs on calibration batches: give --data "
                            "(or use --value importance)")
@@ -325,8 +330,8 @@ def prune(module, input_specs: Sequence, table, *, method: str = "knapsack", tar
                     "candidates": g.counts, **({"head_dim": g.head_dim} if g.head_dim else {})} for g in prob.groups]
     return PruneResult(pruned, history, method, budget, base_ms, predicted, prob.minimum_ms, plan,
                        {m: g.channels for g in prob.groups for m in g.members}, groups_json, crit, acc_before,
-                       acc_after, measured, correction, training, dict(table.meta), prob.balance, uniform, attention,
-                       value, sum(value_s), sum(probed))
+                       acc_after, measured, correction, training, dict(table.meta), prob.balance, lr, uniform,
+                       attention, value, sum(value_s), sum(probed))
 
 
 def _time_plan(work, input_specs, prob, kept, pair) -> tuple[float, float]:
