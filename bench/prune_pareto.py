@@ -63,6 +63,7 @@ STEPS = None  # knapsack's schedule steps (None: the product's default, 3); anot
 SEED = 0  # fine-tune seed: data order, augmentation, gate init, dense-small's init (the dense model keeps seed 0)
 TRAIN_SUBSET = 30000   # fine-tune budget (15000 until config v6), the same for every method: EPOCHS passes over these images
 EPOCHS = 2.0
+LR = 0.02  # peak learning rate of every KD fine-tune (edgeprune prune's default); another one is a variant (prune_pareto_lrX/)
 DENSE_EPOCHS = 3      # dense models: all 60k images
 PAIRED_ROUNDS = 5   # report: rounds of every model of a family in turn (each model's fastest block median)
 TABLE_BUDGET_S = 120
@@ -416,7 +417,7 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
         # --speedup: the promise is checked against the dense model measured beside the pruned one
         r = prune(model, specs(), table, method=method, speedup=speedup, data=bundle, epochs=EPOCHS, verify=True,
                   seed=SEED, balance=BALANCE if method == "knapsack" else 0.0, steps=STEPS if method == "knapsack" else None,
-                  value=VALUE if method == "knapsack" else None)
+                  value=VALUE if method == "knapsack" else None, lr=LR)
         pruned, acc = r.module, r.accuracy_after
         extra = {"predicted_ms": round(r.predicted_ms, 4), "budget_correction": round(r.correction, 4),
                  "promise": r.measured, "importance": r.importance, "value_seconds": round(r.value_seconds, 1)}
@@ -433,9 +434,9 @@ def run_method(family, method, speedup, model, table, bundle, base_ms, base_macs
             from edgeprune.pruning.api import _reinitialize
 
             _reinitialize(pruned, SEED)
-            finetune(pruned, bundle.train, epochs=EPOCHS, lr=0.05, description=f"{family} {method}")
+            finetune(pruned, bundle.train, epochs=EPOCHS, lr=max(LR, 0.05), description=f"{family} {method}")
         else:
-            finetune(pruned, bundle.train, epochs=EPOCHS, teacher=model, lr=0.02, description=f"{family} {method}")
+            finetune(pruned, bundle.train, epochs=EPOCHS, teacher=model, lr=LR, description=f"{family} {method}")
         acc = evaluate(pruned, bundle.val)
     save_module(pruned, model_path(family, speedup, method))
     return {"family": family, "speedup": speedup, "method": method, "accuracy": acc, "macs": macs(pruned),
@@ -656,8 +657,9 @@ def plot(res: dict) -> None:
 
 # ---------------------------------------------------------------- main
 def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) -> None:
-    """Point this run at a variant of the benchmark (another fine-tune budget, --balance, --steps or seed): its config
-    records `key`, and its rows, models and report go to prune_pareto[_ftN][_epE][_balB][_stepsN][_seedS]/ beside the
+    """Point this run at a variant of the benchmark (another fine-tune budget or learning rate, --balance, --steps or
+    seed): its config records `key`, and its rows, models and report go to
+    prune_pareto[_ftN][_epE][_lrX][_balB][_stepsN][_seedS]/ beside the
     benchmark's own, after any variant already chosen. The report's missing rows are what the variant runs."""
     global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS
     CONFIG = {**CONFIG, key: value}
@@ -669,7 +671,7 @@ def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) ->
 
 def main() -> int:
     global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
-        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE, STEPS
+        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE, STEPS, LR
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -689,6 +691,10 @@ def main() -> int:
     ap.add_argument("--epochs", type=float, default=None, metavar="E",
                     help=f"a fine-tune-budget variant: every method fine-tunes for E passes over its images (the "
                          f"benchmark's own is {EPOCHS:g}); its rows go to bench/results/prune_pareto_epE/ (after _ftN)")
+    ap.add_argument("--lr", type=float, default=None, metavar="X",
+                    help=f"a fine-tune-recipe variant: peak learning rate X for every method's KD fine-tune (edgeprune "
+                         f"prune --lr; the benchmark's own is {LR:g}; dense-small trains from scratch at max(X, 0.05)); "
+                         f"its rows go to bench/results/prune_pareto_lrX/ (after _ftN and _epE)")
     ap.add_argument("--steps", type=int, default=None, metavar="N",
                     help="the knapsack's schedule steps (the product's default, 3, is the benchmark's own); another "
                          "number is a variant whose rows go to bench/results/prune_pareto_stepsN/ (after _ftN and "
@@ -723,6 +729,11 @@ def main() -> int:
             ap.error(f"--epochs {args.epochs:g}: give fine-tune passes in (0, 20], e.g. 3")
         EPOCHS = args.epochs
         _as_variant(f"ep{EPOCHS:g}", "epochs", EPOCHS, args.families, speedups)
+    if args.lr is not None:
+        if not 0 < args.lr <= 1:
+            ap.error(f"--lr {args.lr:g}: give a peak learning rate in (0, 1], e.g. 0.05")
+        LR = args.lr
+        _as_variant(f"lr{LR:g}", "lr", LR, args.families, speedups)
     if not 0.0 <= args.balance <= 1.0:
         ap.error(f"--balance {args.balance:g}: give a number in [0, 1], e.g. 1")
     if args.balance:

@@ -117,6 +117,8 @@ def main() -> int:
                     help="sum up the prune_pareto_ftN variant and its seeds instead of the benchmark's own run")
     ap.add_argument("--epochs", type=float, default=None, metavar="E",
                     help="sum up the prune_pareto_epE variant (E fine-tune passes) and its seeds")
+    ap.add_argument("--lr", type=float, default=None, metavar="X",
+                    help="sum up the prune_pareto_lrX variant (peak fine-tune learning rate X) and its seeds")
     ap.add_argument("--balance", type=float, default=0.0, metavar="B",
                     help="sum up the prune_pareto_balB variant (knapsack --balance B) and its seeds")
     ap.add_argument("--steps", type=int, default=None, metavar="N",
@@ -124,10 +126,12 @@ def main() -> int:
     args = ap.parse_args()
     if args.epochs is not None and args.epochs <= 0:
         ap.error(f"--epochs {args.epochs:g}: give the fine-tune passes of a prune_pareto --epochs run, e.g. 3")
+    if args.lr is not None and args.lr <= 0:
+        ap.error(f"--lr {args.lr:g}: give the learning rate of a prune_pareto --lr run, e.g. 0.05")
     if args.steps is not None and args.steps < 1:
         ap.error(f"--steps {args.steps}: give the schedule steps of a prune_pareto --steps run, e.g. 5")
     stem = "prune_pareto" + (f"_ft{args.train_subset}" if args.train_subset else "") + \
-        (f"_ep{args.epochs:g}" if args.epochs else "") + \
+        (f"_ep{args.epochs:g}" if args.epochs else "") + (f"_lr{args.lr:g}" if args.lr else "") + \
         (f"_bal{args.balance:g}" if args.balance else "") + (f"_steps{args.steps}" if args.steps else "")
     base = RESULTS / stem if stem != "prune_pareto" else RESULTS
     reports = seed_reports(base)
