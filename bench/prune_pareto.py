@@ -20,7 +20,9 @@ edgeprune.latency.measure.measure_interleaved).
 
 Resumable: each finished (family, speedup, method) row is appended to
 bench/results/prune_pareto.jsonl with its model saved under bench/work/prune_pareto/; a restart
-skips finished rows.
+skips finished rows. bench/work/ is not committed: on a fresh checkout the report keeps each row
+whose model is gone at its last side-by-side timing (marked, and compared only with models timed
+with it) instead of re-timing it.
 
     flock /tmp/edgeprune-bench.lock nice -n 5 .venv/bin/python bench/prune_pareto.py
     .venv/bin/python bench/prune_pareto.py --report        # re-measure + rewrite the report only
@@ -478,7 +480,7 @@ def side_by_side(rows: dict) -> dict:
     for f in _reported(rows):
         if not (WORK / f / "dense.pt").exists():
             continue
-        keys = [(f, 0.0, "dense")] + sorted(k for k in rows if k[0] == f)
+        keys = [(f, 0.0, "dense")] + sorted(k for k in rows if k[0] == f and model_path(*k).exists())
         mods = [load_module(WORK / f / "dense.pt")] + [load_module(model_path(*k)) for k in keys[1:]]
         ms = measure_interleaved(mods, specs(), runtime="onnxruntime", precision="fp32", settings=timer_settings(),
                                  passes=PAIRED_ROUNDS, statistic=lambda t: t.p50_ms, relative_to_first=True)
@@ -515,6 +517,8 @@ def report(all_rows: dict) -> dict:
 
     rows = {k: v for k, v in all_rows.items() if "error" not in v}
     lat = side_by_side(rows)
+    earlier = earlier_timings(rows, lat)
+    generated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out_rows = []
     for f in _reported(rows):
         dpath = WORK / f / "dense.json"
@@ -523,21 +527,24 @@ def report(all_rows: dict) -> dict:
         d = json.loads(dpath.read_text())
         dense_ms = lat[(f, 0.0, "dense")]
         out_rows.append({"family": f, "speedup": None, "method": "dense", "accuracy": d["test_accuracy"],
-                         "measured_ms": round(dense_ms, 4), "measured_speedup": 1.0,
+                         "measured_ms": round(dense_ms, 4), "measured_speedup": 1.0, "timed": generated,
                          "macs": macs(load_module(WORK / f / "dense.pt"))})
-        predicted = table_predictions(f, [k for k in rows if k[0] == f])
-        for k in sorted(k for k in rows if k[0] == f):
+        predicted = table_predictions(f, [k for k in rows if k[0] == f and k in lat])
+        for k in sorted(k for k in rows if k[0] == f and (k in lat or k in earlier)):
             r = rows[k]
-            out_rows.append({**r, "measured_ms": round(lat[k], 4), "measured_speedup": round(dense_ms / lat[k], 3),
-                             "drop_pts": round(100 * (d["test_accuracy"] - r["accuracy"]), 2),
-                             "table_speedup": predicted.get(k)})
+            timing = ({"measured_ms": round(lat[k], 4), "measured_speedup": round(dense_ms / lat[k], 3), "timed": generated}
+                      if k in lat else earlier[k])
+            out_rows.append({**r, **timing, "drop_pts": round(100 * (d["test_accuracy"] - r["accuracy"]), 2),
+                             "table_speedup": predicted.get(k, timing.get("table_speedup"))})
     res = {"benchmark": "prune_pareto", "runtime": "onnxruntime", "precision": "fp32", "threads": THREADS,
            "input": "1x1x28x28", "data": f"fashion-mnist: fine-tune on the first {TRAIN_SUBSET} training images, "
            f"{EPOCHS:g} epochs each; test accuracy on the 10k test set", "dense_epochs": DENSE_EPOCHS,
            "rounds": PAIRED_ROUNDS, "latency_statistic": "fastest-block", "seed": SEED, **environment(TOOLS), "rows": out_rows,
            "config": CONFIG,
            "failed": [v for v in all_rows.values() if "error" in v],
-           "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows],
+           "missing": [f"{f} {x:g}x {m}" for x in SPEEDUPS for f in FAMILIES for m in METHODS if (f, x, m) not in all_rows
+                       and (x in (2.0, 3.0) or any(k[1] == x and k[2] == m for k in all_rows))],  # extra budgets: ours only
+           "not_timed": [f"{k[0]} {k[1]:g}x {k[2]}" for k in sorted(rows) if k not in lat and k not in earlier],
            "tables": {f: json.loads((TABLES / f"{f}-build.json").read_text())
                       for f in _reported(rows) if (TABLES / f"{f}-build.json").exists()}}
     res["equal_latency"] = equal_latency(out_rows)
@@ -547,20 +554,37 @@ def report(all_rows: dict) -> dict:
     return res
 
 
+def earlier_timings(rows: dict, lat: dict) -> dict:
+    """Rows whose saved model is not on this machine (a fresh checkout keeps results, not models): their
+    latency as the last report timed it, kept only for the same row (same accuracy) and marked with when it
+    was timed; they are compared only with models timed in that same report."""
+    path = RESULTS / "prune_pareto.json"
+    if not path.exists():
+        return {}
+    prev = json.loads(path.read_text())
+    out = {}
+    for r in prev.get("rows", []):
+        k = (r["family"], r["speedup"], r["method"])
+        if k in rows and k not in lat and r.get("accuracy") == rows[k].get("accuracy") and "measured_ms" in r:
+            out[k] = {"measured_ms": r["measured_ms"], "measured_speedup": r["measured_speedup"],
+                      "timed": r.get("timed") or prev.get("generated"), "table_speedup": r.get("table_speedup")}
+    return out
+
+
 OURS = ("knapsack", "regularized")
 BASELINES = ("uniform", "flops", "dense-small")
 
 
 def equal_latency(rows: list[dict]) -> list[dict]:
     """The goal's test, per baseline model: is there a knapsack/regularized model of the same family at
-    least as fast (measured side by side) and more accurate? Dominance, not interpolation: a baseline
-    faster than every one of ours stays 'not shown'."""
+    least as fast (measured side by side, in the same timing) and more accurate? Dominance, not
+    interpolation: a baseline faster than every one of ours stays 'not shown'."""
     out = []
     for b in rows:
         if b["method"] not in BASELINES:
             continue
-        ours = [r for r in rows if r["family"] == b["family"] and r["method"] in OURS
-                and r["measured_speedup"] >= b["measured_speedup"]]
+        ours = [r for r in rows if r["family"] == b["family"] and r["method"] in OURS and r.get("timed") == b.get("timed")
+                and r["measured_speedup"] >= b["measured_speedup"]]  # speedups only compare within one side-by-side timing
         best = max(ours, key=lambda r: r["accuracy"], default=None)
         dense = next(r for r in rows if r["family"] == b["family"] and r["method"] == "dense")
         row = {"family": b["family"], "baseline": b["method"], "target": b["speedup"],
@@ -613,12 +637,20 @@ def markdown(res: dict) -> str:
     lines += ["",
              "| family | target | method | test acc | drop (pts) | measured ms | measured speedup | table's speedup | MACs (M) |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    now = next((r.get("timed") for r in res["rows"] if r["method"] == "dense"), None)
     for r in res["rows"]:
         tgt = "-" if r["speedup"] is None else f"{r['speedup']:g}x"
+        mark = " †" if r.get("timed", now) != now else ""
         lines.append(f"| {r['family']} | {tgt} | {r['method']} | {100 * r['accuracy']:.2f}% | "
-                     f"{r.get('drop_pts', 0):.2f} | {r['measured_ms']:.4f} | {r['measured_speedup']:.2f}x | "
+                     f"{r.get('drop_pts', 0):.2f} | {r['measured_ms']:.4f}{mark} | {r['measured_speedup']:.2f}x{mark} | "
                      f"{'-' if r.get('table_speedup') is None else format(r['table_speedup'], '.2f') + 'x'} | "
                      f"{r['macs'] / 1e6 if 'macs' in r else float('nan'):.2f} |")
+    earlier = sorted({r["timed"] for r in res["rows"] if r.get("timed", now) != now})
+    if earlier:
+        lines += ["", f"† timed side by side in the report of {', '.join(earlier)}: the model is not on this machine (results "
+                  "are kept, models are not), so it is compared only with the models timed with it."]
+    if res.get("not_timed"):
+        lines += ["", f"Not shown (model not on this machine and no earlier timing): {', '.join(res['not_timed'])}."]
     eq = res.get("equal_latency") or []
     if eq:
         beaten = sum(e["verdict"] == "beaten" for e in eq)
@@ -663,11 +695,15 @@ def plot(res: dict) -> None:
     fig, axes = plt.subplots(1, max(1, len(fams)), figsize=(6 * max(1, len(fams)), 4.2), squeeze=False)
     style = {"dense": ("k", "*"), "knapsack": ("#2f81f7", "o"), "regularized": ("#8250df", "s"),
              "uniform": ("#d29922", "^"), "flops": ("#cf222e", "v"), "dense-small": ("#57606a", "D")}
+    now = next((r.get("timed") for r in res["rows"] if r["method"] == "dense"), None)
     for ax, f in zip(axes[0], fams):
         for meth, (c, mk) in style.items():
-            pts = [(r["measured_ms"], 100 * r["accuracy"]) for r in res["rows"] if r["family"] == f and r["method"] == meth]
-            if pts:
-                ax.scatter(*zip(*pts), c=c, marker=mk, label=meth, s=50)
+            for earlier in (False, True):  # hollow: timed in an earlier report (model not on this machine)
+                pts = [(r["measured_ms"], 100 * r["accuracy"]) for r in res["rows"] if r["family"] == f
+                       and r["method"] == meth and (r.get("timed", now) != now) == earlier]
+                if pts:
+                    ax.scatter(*zip(*pts), marker=mk, s=50, label=meth + (" (timed earlier)" if earlier else ""),
+                               **({"facecolors": "none", "edgecolors": c} if earlier else {"c": c}))
         ax.set_title(f"{f} (Fashion-MNIST, ORT fp32, {res['threads']} thr)")
         ax.set_xlabel("measured latency (ms)")
         ax.set_ylabel("test accuracy (%)")
