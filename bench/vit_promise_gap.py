@@ -9,8 +9,14 @@ table (calibration line included) and measured side by side with the dense model
 each model's fastest block median, as the promise measures). A part whose measured saving falls short
 of its predicted saving is where the table's entries are too cheap.
 
-    .venv/bin/python bench/vit_promise_gap.py            # bench/results/vit_promise_gap.{json,md}
-    .venv/bin/python bench/vit_promise_gap.py --report   # only rewrite the markdown from the JSON
+    .venv/bin/python bench/vit_promise_gap.py             # bench/results/vit_promise_gap.{json,md}
+    .venv/bin/python bench/vit_promise_gap.py --untrained # bench/results/vit_promise_gap_untrained.{json,md}
+    .venv/bin/python bench/vit_promise_gap.py --report    # only rewrite the markdown from the JSON
+
+Latency does not depend on the weights, so `--untrained` asks the same question of a freshly initialized
+ViT of the same architecture and a table built for it on this host (bench/results/vit_promise_gap_tables/,
+rebuilt when the CPU changes): no 8-epoch dense training first. Only which channels go first (magnitude
+order) differs from the trained model, and that does not change a width's latency.
 """
 
 from __future__ import annotations
@@ -51,13 +57,17 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only rewrite the markdown from the last run's JSON")
+    ap.add_argument("--untrained", action="store_true",
+                    help="a freshly initialized ViT and its own table on this host (no trained model needed)")
     args = ap.parse_args()
+    stem = "vit_promise_gap_untrained" if args.untrained else "vit_promise_gap"
     if args.report:
-        last = RESULTS / "vit_promise_gap.json"
+        last = RESULTS / f"{stem}.json"
         if not last.exists():
-            ap.error(f"--report: {last} does not exist yet; run bench/vit_promise_gap.py without --report first")
+            ap.error(f"--report: {last} does not exist yet; run bench/vit_promise_gap.py"
+                     f"{' --untrained' if args.untrained else ''} without --report first")
         out = json.loads(last.read_text())
-        write_results(RESULTS, "vit_promise_gap", out, markdown(out))
+        write_results(RESULTS, stem, out, markdown(out))
         return 0
     from bench import prune_vit as pv
     from bench.prune_pareto import load_module, timer_settings
@@ -68,13 +78,18 @@ def main() -> int:
     from edgeprune.pruning.importance import score_groups
     from edgeprune.pruning.materialize import apply_plan
 
-    dense_path = pv.WORK / "dense.pt"
-    table_path = pv.RESULTS / f"{pv.STEM}_tables" / "onnxruntime-fp32.json"
-    if not dense_path.exists() or not table_path.exists():
-        print(f"error: {dense_path} or {table_path} is missing; run bench/prune_vit.py --prepare first", file=sys.stderr)
-        return 2
+    if args.untrained:
+        dense = pv.build().eval()
+        table_path = untrained_table(dense)
+    else:
+        dense_path = pv.WORK / "dense.pt"
+        table_path = pv.RESULTS / f"{pv.STEM}_tables" / "onnxruntime-fp32.json"
+        if not dense_path.exists() or not table_path.exists():
+            print(f"error: {dense_path} or {table_path} is missing; run bench/prune_vit.py first (it trains the dense "
+                  f"ViT and builds its table), or use --untrained", file=sys.stderr)
+            return 2
+        dense = load_module(dense_path)
     tab = load_table(table_path)
-    dense = load_module(dense_path)
     work, _ = prunable_attention(copy.deepcopy(dense).eval(), pv.specs())
     lm = LatencyModel.build(work, pv.specs(), tab)
     dg = build_graph(work, pv.specs())
@@ -110,15 +125,38 @@ def main() -> int:
         r["measured_saving_ms"] = round(ms[0] - m, 5)
         r["predicted_saving_ms"] = round(base_pred - r["predicted_ms"], 5)
     out = {**environment(TOOLS), "table": str(table_path.relative_to(ROOT)), "rounds": PAIRED_ROUNDS,
+           "weights": "freshly initialized" if args.untrained else "trained (bench/prune_vit.py)",
            "dense": {"measured_ms": round(ms[0], 5), "predicted_ms": round(base_pred, 5),
                      "kernel_sum_ms": round(base_kernels, 5)}, "variants": rows}
-    write_results(RESULTS, "vit_promise_gap", out, markdown(out))
+    write_results(RESULTS, stem, out, markdown(out))
     return 0
 
 
+def untrained_table(module) -> Path:
+    """The table of the ViT's architecture on this host, with prune_vit's settings; rebuilt on another CPU."""
+    import json
+
+    from bench import prune_vit as pv
+    from edgeprune.files import atomic_write_json
+    from edgeprune.latency import build_table
+
+    path = RESULTS / "vit_promise_gap_tables" / "onnxruntime-fp32.json"
+    record = path.with_name("build.json")
+    config = {k: pv.CONFIG[k] for k in ("arch", "granularity", "kernel_timing", "cpu_id")}
+    if path.exists() and record.exists() and json.loads(record.read_text()).get("config") == config:
+        return path
+    path.unlink(missing_ok=True)
+    rep = build_table(module, pv.specs(), device="host", runtime="onnxruntime", precision="fp32", threads=pv.THREADS,
+                      out=path, granularity=pv.GRANULARITY, budget_s=pv.TABLE_BUDGET_S, model_name="prune_vit",
+                      kernel_timing=pv.KERNEL_TIMING, progress=False)
+    atomic_write_json(record, {**rep.to_json(), "config": config})
+    return path
+
+
 def markdown(out: dict) -> list[str]:
-    lines = heading("ViT: where the table's 2x promise falls short", out,
-                    f"ONNX Runtime fp32, 1 thread, table {out['table']}; {out['rounds']} rounds side by side")
+    lines = heading("ViT: the table's 2x promise, part by part", out,
+                    f"ONNX Runtime fp32, 1 thread, table {out['table']}; {out['rounds']} rounds side by side; "
+                    f"ViT weights {out.get('weights', 'trained (bench/prune_vit.py)')}")
     d = out["dense"]
     lines += [f"Dense: measured {d['measured_ms']:.4f} ms, predicted {d['predicted_ms']:.4f} ms (kernel sum "
               f"{d['kernel_sum_ms']:.4f} ms).", ""]
@@ -134,12 +172,13 @@ def markdown(out: dict) -> list[str]:
     lines += ["", f"The 2x plan's parts, heads and MLPs, measured apart save {heads['measured_saving_ms']:.4f} + "
               f"{mlps['measured_saving_ms']:.4f} ms; together {both['measured_saving_ms']:.4f} ms. The table predicts "
               f"{heads['predicted_saving_ms']:.4f} + {mlps['predicted_saving_ms']:.4f} ms apart and "
-              f"{both['predicted_saving_ms']:.4f} ms together. Over-predicted saving: heads "
+              f"{both['predicted_saving_ms']:.4f} ms together. Predicted over measured saving (above 0: the "
+              f"table promises more than the host gives): heads "
               f"{100 * (heads['predicted_saving_ms'] / heads['measured_saving_ms'] - 1):+.0f}%, MLPs "
               f"{100 * (mlps['predicted_saving_ms'] / mlps['measured_saving_ms'] - 1):+.0f}%, both "
-              f"{100 * (both['predicted_saving_ms'] / both['measured_saving_ms'] - 1):+.0f}%. The excess, "
-              f"{over:.4f} ms, is {100 * over / d['measured_ms']:.1f}% of the dense model's time but "
-              f"{100 * over / both['measured_ms']:.1f}% of the 2x plan's: a cut to half the time doubles a relative error."]
+              f"{100 * (both['predicted_saving_ms'] / both['measured_saving_ms'] - 1):+.0f}%. The difference, "
+              f"{over:+.4f} ms, is {100 * over / d['measured_ms']:+.1f}% of the dense model's time but "
+              f"{100 * over / both['measured_ms']:+.1f}% of the 2x plan's: a cut to half the time doubles a relative error."]
     return lines
 
 
