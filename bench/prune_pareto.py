@@ -513,6 +513,15 @@ def table_predictions(family: str, keys: list) -> dict:
     return {k: round(base / LatencyModel.build(load_module(model_path(*k)), specs(), table).predict(), 3) for k in keys}
 
 
+def widths(module) -> dict[str, int]:
+    """Output width of every conv and linear layer: the plan as the saved model holds it, so the report can
+    show where methods cut (before 2026-12-07 plans were compared by reading the models by hand)."""
+    from torch import nn
+
+    return {n: int(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
+            for n, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
 def report(all_rows: dict) -> dict:
     from edgeprune.files import atomic_write_json, atomic_write_text
 
@@ -527,13 +536,15 @@ def report(all_rows: dict) -> dict:
             continue
         d = json.loads(dpath.read_text())
         dense_ms = lat[(f, 0.0, "dense")]
+        dense_model = load_module(WORK / f / "dense.pt")
         out_rows.append({"family": f, "speedup": None, "method": "dense", "accuracy": d["test_accuracy"],
                          "measured_ms": round(dense_ms, 4), "measured_speedup": 1.0, "timed": env["generated"],
-                         "macs": macs(load_module(WORK / f / "dense.pt"))})
+                         "macs": macs(dense_model), "widths": widths(dense_model)})
         predicted = table_predictions(f, [k for k in rows if k[0] == f and k in lat])
         for k in sorted(k for k in rows if k[0] == f and (k in lat or k in earlier)):
             r = rows[k]
-            timing = ({"measured_ms": round(lat[k], 4), "measured_speedup": round(dense_ms / lat[k], 3), "timed": env["generated"]}
+            timing = ({"measured_ms": round(lat[k], 4), "measured_speedup": round(dense_ms / lat[k], 3), "timed": env["generated"],
+                       "widths": widths(load_module(model_path(*k)))}
                       if k in lat else earlier[k])
             out_rows.append({**r, **timing, "drop_pts": round(100 * (d["test_accuracy"] - r["accuracy"]), 2),
                              "table_speedup": predicted.get(k, timing.get("table_speedup"))})
@@ -568,7 +579,8 @@ def earlier_timings(rows: dict, lat: dict) -> dict:
         k = (r["family"], r["speedup"], r["method"])
         if k in rows and k not in lat and r.get("accuracy") == rows[k].get("accuracy") and "measured_ms" in r:
             out[k] = {"measured_ms": r["measured_ms"], "measured_speedup": r["measured_speedup"],
-                      "timed": r.get("timed") or prev.get("generated"), "table_speedup": r.get("table_speedup")}
+                      "timed": r.get("timed") or prev.get("generated"), "table_speedup": r.get("table_speedup"),
+                      **({"widths": r["widths"]} if r.get("widths") else {})}
     return out
 
 
@@ -675,6 +687,7 @@ def markdown(res: dict) -> str:
     if res["failed"]:
         lines += ["", "Did not produce a model:", ""]
         lines += [f"- {r['family']} {r['speedup']:g}x {r['method']}: {r['error']}" for r in res["failed"]]
+    lines += width_lines(res["rows"])
     lines += ["", "Promise (knapsack/regularized: measured at the end of the prune run beside the dense model; budget = "
               "dense / speedup, +-3%; >= 90% of the predicted speedup):", ""]
     for r in res["rows"]:
@@ -684,6 +697,22 @@ def markdown(res: dict) -> str:
                          f"{p.get('measured_budget_ms', r['target_ms'])} ms; speedup {p['measured_speedup']}x vs {p['predicted_speedup']}x predicted: "
                          f"{'ok' if p['ok'] else 'MISSED'}")
     return "\n".join(lines) + "\n"
+
+
+def width_lines(rows: list[dict]) -> list[str]:
+    """Per family, the layers some model narrowed: one row per layer, one column per model (dense first)."""
+    lines = []
+    for f in dict.fromkeys(r["family"] for r in rows):
+        models = [r for r in rows if r["family"] == f and r.get("widths")]
+        dense = next((r for r in models if r["method"] == "dense"), None)
+        if dense is None or len(models) < 2:
+            continue
+        cut = [n for n in dense["widths"] if any(r["widths"].get(n) != dense["widths"][n] for r in models)]
+        heads = ["dense" if r["method"] == "dense" else f"{r['method']} {r['speedup']:g}x" for r in models]
+        lines += ["", f"Kept output channels, {f} (layers some model narrowed; from the saved models):", "",
+                  "| layer | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(models)]
+        lines += [f"| {n} | " + " | ".join(str(r["widths"].get(n, "-")) for r in models) + " |" for n in cut]
+    return lines
 
 
 def plot(res: dict) -> None:
