@@ -111,15 +111,18 @@ def dense():
     return m.eval(), info
 
 
-def table_for(module):
+def table_for(module, path: Path | None = None, config: dict | None = None):
+    """The ViT's table at `path` (default: this benchmark's), rebuilt unless its build record holds `config`
+    (default: CONFIG; a CPU change is in it)."""
     from edgeprune.errors import TableError
     from edgeprune.files import atomic_write_json
     from edgeprune.latency import build_table, load_table
 
-    path = RESULTS / f"{STEM}_tables" / "onnxruntime-fp32.json"
+    path = path or RESULTS / f"{STEM}_tables" / "onnxruntime-fp32.json"
+    config = CONFIG if config is None else config
     record_path = path.with_name("build.json")
     try:
-        if path.exists() and json.loads(record_path.read_text()).get("config") == CONFIG:
+        if path.exists() and json.loads(record_path.read_text()).get("config") == config:
             return load_table(path)
     except (TableError, OSError, ValueError) as e:
         print(json.dumps({"rebuilding_table": str(e)}), flush=True)
@@ -127,7 +130,7 @@ def table_for(module):
     rep = build_table(module, specs(), device="host", runtime="onnxruntime", precision="fp32", threads=THREADS,
                       out=path, granularity=GRANULARITY, budget_s=TABLE_BUDGET_S, model_name="prune_vit",
                       kernel_timing=KERNEL_TIMING, progress=False)
-    atomic_write_json(record_path, {**rep.to_json(), "config": CONFIG})
+    atomic_write_json(record_path, {**rep.to_json(), "config": config})
     return rep.table
 
 

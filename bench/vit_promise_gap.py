@@ -78,9 +78,10 @@ def main() -> int:
     from edgeprune.pruning.importance import score_groups
     from edgeprune.pruning.materialize import apply_plan
 
-    if args.untrained:
+    if args.untrained:  # the architecture's own table on this host, with prune_vit's settings
         dense = pv.build().eval()
-        table_path = untrained_table(dense)
+        table_path = RESULTS / "vit_promise_gap_tables" / "onnxruntime-fp32.json"
+        pv.table_for(dense, table_path, {k: pv.CONFIG[k] for k in ("arch", "granularity", "kernel_timing", "cpu_id")})
     else:
         dense_path = pv.WORK / "dense.pt"
         table_path = pv.RESULTS / f"{pv.STEM}_tables" / "onnxruntime-fp32.json"
@@ -130,27 +131,6 @@ def main() -> int:
                      "kernel_sum_ms": round(base_kernels, 5)}, "variants": rows}
     write_results(RESULTS, stem, out, markdown(out))
     return 0
-
-
-def untrained_table(module) -> Path:
-    """The table of the ViT's architecture on this host, with prune_vit's settings; rebuilt on another CPU."""
-    import json
-
-    from bench import prune_vit as pv
-    from edgeprune.files import atomic_write_json
-    from edgeprune.latency import build_table
-
-    path = RESULTS / "vit_promise_gap_tables" / "onnxruntime-fp32.json"
-    record = path.with_name("build.json")
-    config = {k: pv.CONFIG[k] for k in ("arch", "granularity", "kernel_timing", "cpu_id")}
-    if path.exists() and record.exists() and json.loads(record.read_text()).get("config") == config:
-        return path
-    path.unlink(missing_ok=True)
-    rep = build_table(module, pv.specs(), device="host", runtime="onnxruntime", precision="fp32", threads=pv.THREADS,
-                      out=path, granularity=pv.GRANULARITY, budget_s=pv.TABLE_BUDGET_S, model_name="prune_vit",
-                      kernel_timing=pv.KERNEL_TIMING, progress=False)
-    atomic_write_json(record, {**rep.to_json(), "config": config})
-    return path
 
 
 def markdown(out: dict) -> list[str]:
