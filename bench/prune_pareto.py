@@ -50,6 +50,11 @@ RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / "work" / "prune_pareto"
 JSONL = RESULTS / "prune_pareto.jsonl"
 PRUNED = WORK  # pruned and baseline models (dense ones stay in WORK: a fine-tune-budget variant shares them)
+# a knapsack-only variant (--balance, --steps) changes nothing the baselines do: it reads their rows and models from
+# the run without those options (same budget, seed and recipe) and times them beside its own models, so its report
+# compares at equal measured latency instead of across two timings. (results dir, models dir, config) of that run.
+PARENT: tuple | None = None
+KNAPSACK_ONLY = ("balance", "steps")  # variant keys that only the knapsack reads
 TABLES = RESULTS / "prune_pareto_tables"
 CLOCK = "wall"  # edgeprune.latency's timing (its CPU-clock timing was dropped: tick-granular on this VM)
 KERNEL_TIMING = "nodes"  # table entries from the profiler's per-node times, not micro-model wall clock (until config v6:
@@ -252,12 +257,13 @@ def macs(module) -> float:
     return float(tp.utils.count_ops_and_params(module, torch.randn(1, 1, 28, 28))[0])
 
 
-def config_for(method: str) -> dict:
+def config_for(method: str, config: dict | None = None) -> dict:
+    config = CONFIG if config is None else config
     if method == "knapsack":
-        return {**CONFIG, "prune_protocol": PRUNE_PROTOCOL, "value": VALUE}
+        return {**config, "prune_protocol": PRUNE_PROTOCOL, "value": VALUE}
     if method in ("uniform", "dense-small"):  # the uniform structure is bisected on side-by-side shares
-        return {**CONFIG, "baseline_fit": BASELINE_FIT}
-    return {**CONFIG, "prune_protocol": PRUNE_PROTOCOL} if method == "regularized" else CONFIG
+        return {**config, "baseline_fit": BASELINE_FIT}
+    return {**config, "prune_protocol": PRUNE_PROTOCOL} if method == "regularized" else config
 
 
 def done_rows() -> dict:
@@ -268,6 +274,14 @@ def done_rows() -> dict:
                 r = json.loads(line)
                 if r.get("config") == config_for(r["method"]):  # rows of other settings are history, not this run
                     rows[(r["family"], r["speedup"], r["method"])] = r
+    if PARENT is not None:  # a knapsack-only variant: the baselines are its parent run's
+        parent_results, _, parent_config = PARENT
+        path = parent_results / "prune_pareto.jsonl"
+        for line in (path.read_text().splitlines() if path.exists() else []):
+            if line.strip():
+                r = json.loads(line)
+                if r["method"] in BASELINES and r.get("config") == config_for(r["method"], parent_config):
+                    rows[(r["family"], r["speedup"], r["method"])] = {**r, "from_run": parent_results.name}
     return rows
 
 
@@ -278,7 +292,8 @@ def append_row(row: dict) -> None:
 
 
 def model_path(family, speedup, method) -> Path:
-    return PRUNED / family / f"{speedup:g}x-{method}.pt"
+    root = PARENT[1] if PARENT is not None and method in BASELINES else PRUNED
+    return root / family / f"{speedup:g}x-{method}.pt"
 
 
 def save_module(module, path: Path) -> None:
@@ -664,6 +679,10 @@ def markdown(res: dict) -> str:
                   "are kept, models are not), so it is compared only with the models timed with it."]
     if res.get("not_timed"):
         lines += ["", f"Not shown (model not on this machine and no earlier timing): {', '.join(res['not_timed'])}."]
+    borrowed = sorted({r["from_run"] for r in res["rows"] if r.get("from_run")})
+    if borrowed:
+        lines += ["", f"Baseline rows ({', '.join(BASELINES)}) are those of {', '.join(borrowed)}: this variant changes "
+                  "only the knapsack, so it reads their accuracy from that run and times their models here, beside its own."]
     eq = res.get("equal_latency") or []
     if eq:
         beaten = sum(e["verdict"] == "beaten" for e in eq)
@@ -750,7 +769,13 @@ def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) ->
     seed): its config records `key`, and its rows, models and report go to
     prune_pareto[_ftN][_epE][_lrX][_balB][_stepsN][_seedS]/ beside the
     benchmark's own, after any variant already chosen. The report's missing rows are what the variant runs."""
-    global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS
+    global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS, PARENT
+    if key in KNAPSACK_ONLY and PARENT is None:
+        PARENT = (RESULTS, PRUNED, CONFIG)
+    elif key not in KNAPSACK_ONLY and PARENT is not None:  # e.g. a seed after --balance: the parent's seed run
+        results, pruned, config = PARENT
+        stem = results.name if results != ROOT / "bench" / "results" else "prune_pareto"
+        PARENT = (ROOT / "bench" / "results" / f"{stem}_{suffix}", pruned / suffix, {**config, key: value})
     CONFIG = {**CONFIG, key: value}
     stem = RESULTS.name if RESULTS != ROOT / "bench" / "results" else "prune_pareto"
     RESULTS = ROOT / "bench" / "results" / f"{stem}_{suffix}"
@@ -893,6 +918,10 @@ def main() -> int:
                 for method in methods:
                     key = (family, speedup, method)
                     if key in rows:
+                        continue
+                    if PARENT is not None and method in BASELINES:
+                        print(f"{family} {speedup:g}x {method}: not in {PARENT[0].name}; run it there (without "
+                              f"--balance/--steps) and this variant's report compares with it", flush=True)
                         continue
                     try:
                         row = run_method(family, method, speedup, model, table, bundle, base_ms, base_macs, cache)
