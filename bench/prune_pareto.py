@@ -812,7 +812,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=None, metavar="N",
                     help="the knapsack's schedule steps (the product's default, 3, is the benchmark's own); another "
                          "number is a variant whose rows go to bench/results/prune_pareto_stepsN/ (after _ftN and "
-                         "_balB, before _seedS); run it with --methods knapsack")
+                         "_balB, before _seedS); run it with --methods knapsack: its report reads the baselines from "
+                         "the run without --steps")
     ap.add_argument("--seed", type=int, default=0,
                     help="fine-tune seed (the benchmark's own is 0); another seed is a variant whose rows, models and "
                          "report go to bench/results/prune_pareto_seedS/ (after _ftN with --train-subset); "
@@ -820,7 +821,8 @@ def main() -> int:
     ap.add_argument("--balance", type=float, default=0.0, metavar="B",
                     help="the knapsack's --balance (no group below B x its uniform-plan width; 0, the default, is the "
                          "benchmark's own); another value is a variant whose rows go to bench/results/prune_pareto_balB/ "
-                         "(after _ftN, before _seedS); run it with --methods knapsack")
+                         "(after _ftN, before _seedS); run it with --methods knapsack: its report reads the baselines "
+                         "from the run without --balance and times them beside its own models")
     args = ap.parse_args()
     try:
         speedups = tuple(float(x) for x in args.speedups.split(","))
