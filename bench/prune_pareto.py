@@ -52,8 +52,9 @@ JSONL = RESULTS / "prune_pareto.jsonl"
 PRUNED = WORK  # pruned and baseline models (dense ones stay in WORK: a fine-tune-budget variant shares them)
 # a knapsack-only variant (--balance, --steps) changes nothing the baselines do: it reads their rows and models from
 # the run without those options (same budget, seed and recipe) and times them beside its own models, so its report
-# compares at equal measured latency instead of across two timings. (results dir, models dir, config) of that run.
-PARENT: tuple | None = None
+# compares at equal measured latency instead of across two timings. (results dir, models dir) of that run; its config
+# is this run's without the knapsack-only keys.
+PARENT: tuple[Path, Path] | None = None
 KNAPSACK_ONLY = ("balance", "steps")  # variant keys that only the knapsack reads
 TABLES = RESULTS / "prune_pareto_tables"
 CLOCK = "wall"  # edgeprune.latency's timing (its CPU-clock timing was dropped: tick-granular on this VM)
@@ -267,21 +268,22 @@ def config_for(method: str, config: dict | None = None) -> dict:
 
 
 def done_rows() -> dict:
-    rows = {}
-    if JSONL.exists():
-        for line in JSONL.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                if r.get("config") == config_for(r["method"]):  # rows of other settings are history, not this run
-                    rows[(r["family"], r["speedup"], r["method"])] = r
+    rows = _rows_of(JSONL, CONFIG)
     if PARENT is not None:  # a knapsack-only variant: the baselines are its parent run's
-        parent_results, _, parent_config = PARENT
-        path = parent_results / "prune_pareto.jsonl"
-        for line in (path.read_text().splitlines() if path.exists() else []):
-            if line.strip():
-                r = json.loads(line)
-                if r["method"] in BASELINES and r.get("config") == config_for(r["method"], parent_config):
-                    rows[(r["family"], r["speedup"], r["method"])] = {**r, "from_run": parent_results.name}
+        parent_config = {k: v for k, v in CONFIG.items() if k not in KNAPSACK_ONLY}
+        rows.update({k: {**r, "from_run": PARENT[0].name}
+                     for k, r in _rows_of(PARENT[0] / "prune_pareto.jsonl", parent_config).items() if k[2] in BASELINES})
+    return rows
+
+
+def _rows_of(jsonl: Path, config: dict) -> dict:
+    """The rows in `jsonl` run under `config` (rows of other settings are history, not that run), by key."""
+    rows = {}
+    for line in jsonl.read_text().splitlines() if jsonl.exists() else []:
+        if line.strip():
+            r = json.loads(line)
+            if r.get("config") == config_for(r["method"], config):
+                rows[(r["family"], r["speedup"], r["method"])] = r
     return rows
 
 
@@ -764,6 +766,12 @@ def plot(res: dict) -> None:
 
 
 # ---------------------------------------------------------------- main
+def _variant_dir(results: Path, suffix: str) -> Path:
+    """Where the variant `suffix` of the run writing to `results` writes its rows and report."""
+    stem = results.name if results != ROOT / "bench" / "results" else "prune_pareto"
+    return ROOT / "bench" / "results" / f"{stem}_{suffix}"
+
+
 def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) -> None:
     """Point this run at a variant of the benchmark (another fine-tune budget or learning rate, --balance, --steps or
     seed): its config records `key`, and its rows, models and report go to
@@ -771,21 +779,18 @@ def _as_variant(suffix: str, key: str, value, families: str, speedups: tuple) ->
     benchmark's own, after any variant already chosen. The report's missing rows are what the variant runs."""
     global RESULTS, JSONL, PRUNED, CONFIG, FAMILIES, SPEEDUPS, PARENT
     if key in KNAPSACK_ONLY and PARENT is None:
-        PARENT = (RESULTS, PRUNED, CONFIG)
+        PARENT = (RESULTS, PRUNED)
     elif key not in KNAPSACK_ONLY and PARENT is not None:  # e.g. a seed after --balance: the parent's seed run
-        results, pruned, config = PARENT
-        stem = results.name if results != ROOT / "bench" / "results" else "prune_pareto"
-        PARENT = (ROOT / "bench" / "results" / f"{stem}_{suffix}", pruned / suffix, {**config, key: value})
+        PARENT = (_variant_dir(PARENT[0], suffix), PARENT[1] / suffix)
     CONFIG = {**CONFIG, key: value}
-    stem = RESULTS.name if RESULTS != ROOT / "bench" / "results" else "prune_pareto"
-    RESULTS = ROOT / "bench" / "results" / f"{stem}_{suffix}"
+    RESULTS = _variant_dir(RESULTS, suffix)
     JSONL, PRUNED = RESULTS / "prune_pareto.jsonl", PRUNED / suffix
     FAMILIES, SPEEDUPS = tuple(families.split(",")), speedups
 
 
 def main() -> int:
     global RESULTS, WORK, PRUNED, JSONL, TABLES, CONFIG, TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, \
-        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE, STEPS, LR
+        TABLE_BUDGET_S, FAMILIES, SEED, BALANCE, STEPS, LR, PARENT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="only re-measure and rewrite the report")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -868,7 +873,7 @@ def main() -> int:
     if args.smoke:
         RESULTS = Path("/tmp/prune_pareto_smoke/results")
         WORK, JSONL, TABLES = RESULTS.parent / "work", RESULTS / "prune_pareto.jsonl", RESULTS / "tables"
-        PRUNED = WORK
+        PRUNED, PARENT = WORK, None  # a smoke run reads and writes nothing of the real runs' (a variant's parent included)
         TRAIN_SUBSET, EPOCHS, DENSE_EPOCHS, PAIRED_ROUNDS, SPEEDUPS, TABLE_BUDGET_S = 512, 0.5, 0.05, 1, (2.0,), 5
         speedups = SPEEDUPS
         CONFIG = {**CONFIG, "smoke": True}
